@@ -1,0 +1,27 @@
+// pocketvec/config.hpp — types and limits shared by every module.
+// Depends on nothing else in pocketvec.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+namespace pocketvec {
+
+/// The user-visible, stable id of a vector. 0xFFFFFFFF is reserved and never valid.
+using id_t = std::uint32_t;
+inline constexpr id_t invalid_id = std::numeric_limits<id_t>::max();
+
+/// A position in a store and in the graph; not the user-visible id.
+using slot_t = std::uint32_t;
+inline constexpr slot_t no_slot = std::numeric_limits<slot_t>::max();
+
+/// Largest supported dimension: 4096 floats (16 KiB) per vector.
+inline constexpr std::size_t max_dim = 4096;
+/// Graph degree bounds: level-0 lists hold up to 2*m neighbours.
+inline constexpr std::size_t min_m = 2;
+inline constexpr std::size_t max_m = 128;
+/// Levels above 0 are drawn with P(level >= l) = m^-l; capped so a node's level fits a byte.
+inline constexpr int max_level = 31;
+
+}  // namespace pocketvec

@@ -1,0 +1,118 @@
+// pocketvec/hnsw/search.hpp — greedy descent and the ef-bounded beam search on one level.
+//
+// Generic over the store (which owns distances) and over an `accept(slot)` predicate deciding what
+// may enter the result set: tombstoned nodes are still traversed (they keep the graph connected)
+// but never accepted. The predicate is a template parameter so the no-deletions case compiles to
+// a loop without the check.
+// Ties in distance are broken by a scramble of the slot, so results are deterministic.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "../config.hpp"
+#include "../storage.hpp"
+#include "graph.hpp"
+#include "visited.hpp"
+
+namespace pocketvec {
+
+struct candidate {
+  float distance;
+  slot_t slot;
+};
+
+/// A bijection on slots that orders ties pseudo-randomly; `salt` gives each node its own order.
+inline std::uint32_t scramble(slot_t s, slot_t salt = 0) noexcept {
+  return (s ^ (salt * 0x85EBCA6Bu)) * 0x9E3779B1u;
+}
+
+/// Strict "a is closer than b", equal distances ordered by scramble().
+inline bool closer(const candidate& a, const candidate& b) noexcept {
+  return a.distance < b.distance ||
+         (a.distance == b.distance && scramble(a.slot) < scramble(b.slot));
+}
+
+/// Buffers reused across searches so that a search allocates nothing in steady state.
+struct search_scratch {
+  visited_set visited;
+  std::vector<candidate> frontier;  // min-heap: closest on top
+  std::vector<candidate> results;   // max-heap: worst on top, at most ef
+};
+
+struct accept_all {
+  bool operator()(slot_t) const noexcept { return true; }
+};
+
+/// Walks to a local minimum at `level`, one best neighbour at a time (ef = 1).
+template <vector_store Store>
+candidate greedy_closest(const graph& g, const Store& store, const typename Store::query_type& q,
+                         candidate cur, int level) {
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (slot_t n : g.neighbors(cur.slot, level)) {
+      const candidate c{store.distance(q, n), n};
+      if (closer(c, cur)) {
+        cur = c;
+        moved = true;
+      }
+    }
+  }
+  return cur;
+}
+
+/// Beam search at `level` from `entries`. On return `sc.results` holds at most `ef` accepted
+/// candidates as a max-heap (use sort_results to order them).
+template <vector_store Store, class Accept>
+void search_layer(const graph& g, const Store& store, const typename Store::query_type& q,
+                  std::span<const candidate> entries, std::size_t ef, int level, search_scratch& sc,
+                  Accept accept) {
+  auto frontier_order = [](const candidate& a, const candidate& b) { return closer(b, a); };
+  auto& frontier = sc.frontier;
+  auto& results = sc.results;
+  frontier.clear();
+  results.clear();
+  sc.visited.next(g.size());
+
+  auto offer_result = [&](const candidate& c) {
+    results.push_back(c);
+    std::push_heap(results.begin(), results.end(), closer);
+    if (results.size() > ef) {
+      std::pop_heap(results.begin(), results.end(), closer);
+      results.pop_back();
+    }
+  };
+
+  for (const candidate& e : entries) {
+    if (sc.visited.test_and_set(e.slot)) continue;
+    frontier.push_back(e);
+    std::push_heap(frontier.begin(), frontier.end(), frontier_order);
+    if (accept(e.slot)) offer_result(e);
+  }
+
+  while (!frontier.empty()) {
+    const candidate c = frontier.front();
+    if (results.size() >= ef && closer(results.front(), c)) break;
+    std::pop_heap(frontier.begin(), frontier.end(), frontier_order);
+    frontier.pop_back();
+
+    for (slot_t n : g.neighbors(c.slot, level)) {
+      if (sc.visited.test_and_set(n)) continue;
+      const candidate nc{store.distance(q, n), n};
+      if (results.size() < ef || closer(nc, results.front())) {
+        frontier.push_back(nc);
+        std::push_heap(frontier.begin(), frontier.end(), frontier_order);
+        if (accept(n)) offer_result(nc);
+      }
+    }
+  }
+}
+
+/// Turns the result heap into an ascending list in place.
+inline void sort_results(std::vector<candidate>& results) {
+  std::sort_heap(results.begin(), results.end(), closer);
+}
+
+}  // namespace pocketvec

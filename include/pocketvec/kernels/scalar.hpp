@@ -1,0 +1,42 @@
+// pocketvec/kernels/scalar.hpp — the portable reference kernels (the oracle every SIMD kernel is
+// tested against). Plain loops with a float accumulator in index order; no intrinsics.
+//
+// Every backend is a struct of static, noexcept functions with exactly these signatures:
+//   dot_f32(a, b, n)       sum a[i]*b[i]                          (f32 . f32)
+//   l2sq_f32(a, b, n)      sum (a[i]-b[i])^2                      (f32 . f32)
+//   dot_f32_u8(w, c, n)    sum w[i]*float(c[i])                   (f32 weights . u8 codes, SQ8)
+// Pointers need no alignment; n may be any value including 0.
+// Depends on nothing else in pocketvec.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace pocketvec::kernels {
+
+struct scalar {
+  static constexpr const char* name = "scalar";
+
+  static float dot_f32(const float* a, const float* b, std::size_t n) noexcept {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < n; ++i) sum += a[i] * b[i];
+    return sum;
+  }
+
+  static float l2sq_f32(const float* a, const float* b, std::size_t n) noexcept {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float d = a[i] - b[i];
+      sum += d * d;
+    }
+    return sum;
+  }
+
+  static float dot_f32_u8(const float* w, const std::uint8_t* c, std::size_t n) noexcept {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < n; ++i) sum += w[i] * static_cast<float>(c[i]);
+    return sum;
+  }
+};
+
+}  // namespace pocketvec::kernels

@@ -1,0 +1,112 @@
+// pocketvec/storage.hpp — where vectors live, and how a distance to them is computed.
+//
+// A store is a contiguous, fixed-stride array of vectors addressed by slot (0 .. size()-1). The
+// HNSW graph knows nothing about vectors or metrics: it asks the store it is instantiated with for
+// distances, through a prepared query (set once per search or insert, reused for every distance).
+// Stores never validate user input: the index facade has checked dimension and finiteness and,
+// under cosine, normalised the vector before a store sees it.
+// Depends on kernels/ and metric.hpp only.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "config.hpp"
+#include "error.hpp"
+#include "kernels/kernels.hpp"
+#include "metric.hpp"
+
+namespace pocketvec {
+
+/// What the graph code requires of a vector store.
+template <class S>
+concept vector_store = requires(S& s, const S& cs, typename S::query_type& q, const float* v,
+                                std::span<float> out, std::span<const slot_t> keep, slot_t a) {
+  { cs.dim() } -> std::same_as<std::size_t>;
+  { cs.size() } -> std::same_as<std::size_t>;
+  { s.append(v) } -> std::same_as<slot_t>;     // copies dim() floats; returns the new slot
+  { cs.prepare(q, v) };                        // q := a query for v (dim() floats)
+  { cs.distance(q, a) } -> std::same_as<float>;
+  { cs.distance_between(a, a) } -> std::same_as<float>;
+  { cs.decode(a, out) };                       // the stored vector as floats (out.size() == dim())
+  { cs.compacted(keep) } -> std::same_as<S>;   // a store holding only `keep`, in that order
+  { cs.memory_bytes() } -> std::same_as<std::size_t>;
+  { s.reserve(std::size_t{}) };
+};
+
+namespace detail {
+/// Distance from a dot/l2 kernel per metric. Cosine assumes unit-length inputs.
+template <metric M, class K>
+inline float f32_distance(const float* a, const float* b, std::size_t n) noexcept {
+  if constexpr (M == metric::l2) {
+    return K::l2sq_f32(a, b, n);
+  } else if constexpr (M == metric::cosine) {
+    return 1.0f - K::dot_f32(a, b, n);
+  } else {
+    return -K::dot_f32(a, b, n);
+  }
+}
+}  // namespace detail
+
+/// Full-precision store: dim() floats per slot, 4·dim bytes each.
+template <metric M, class Kernels = kernels::best>
+class f32_store {
+ public:
+  static constexpr metric metric_kind = M;
+  /// The prepared query is the query itself; it must outlive the distance calls.
+  struct query_type {
+    const float* v = nullptr;
+  };
+
+  f32_store() = default;
+  explicit f32_store(std::size_t dim) : dim_(dim) {}
+
+  std::size_t dim() const noexcept { return dim_; }
+  std::size_t size() const noexcept { return dim_ == 0 ? 0 : data_.size() / dim_; }
+  void reserve(std::size_t n) { data_.reserve(n * dim_); }
+
+  slot_t append(const float* v) {
+    const auto slot = static_cast<slot_t>(size());
+    data_.insert(data_.end(), v, v + dim_);
+    return slot;
+  }
+
+  void prepare(query_type& q, const float* v) const noexcept { q.v = v; }
+
+  float distance(const query_type& q, slot_t s) const noexcept {
+    return detail::f32_distance<M, Kernels>(q.v, row(s), dim_);
+  }
+  float distance_between(slot_t a, slot_t b) const noexcept {
+    return detail::f32_distance<M, Kernels>(row(a), row(b), dim_);
+  }
+
+  void decode(slot_t s, std::span<float> out) const noexcept {
+    std::memcpy(out.data(), row(s), dim_ * sizeof(float));
+  }
+
+  f32_store compacted(std::span<const slot_t> keep) const {
+    f32_store out(dim_);
+    out.reserve(keep.size());
+    for (slot_t s : keep) out.append(row(s));
+    return out;
+  }
+
+  std::size_t memory_bytes() const noexcept { return data_.capacity() * sizeof(float); }
+
+  /// Raw rows, slot-major (for serialization).
+  std::span<const float> raw() const noexcept { return data_; }
+  /// Replaces the contents with `rows` (size a multiple of dim()); for loading.
+  void assign(std::span<const float> rows) { data_.assign(rows.begin(), rows.end()); }
+
+  const float* row(slot_t s) const noexcept { return data_.data() + std::size_t{s} * dim_; }
+
+ private:
+  std::size_t dim_ = 0;
+  std::vector<float> data_;
+};
+
+}  // namespace pocketvec

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the WASM module with Emscripten and copies it into js/dist/ (what `npm pack` ships).
+# Run by `npm run build:wasm` and by `prepack`. Environment:
+#   POCKETVEC_WASM_BUILD_DIR  CMake build folder (default: js/build/wasm, gitignored)
+#   POCKETVEC_WASM_OPT        -O3 (default) or -Oz
+# Prints the raw and gzip sizes of what is shipped.
+set -euo pipefail
+
+js_dir=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$js_dir/.." && pwd)
+build=${POCKETVEC_WASM_BUILD_DIR:-$js_dir/build/wasm}
+opt=${POCKETVEC_WASM_OPT:--O3}
+# Emscripten's JS optimizer (-O2 and up) needs acorn, which Debian installs here.
+export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}
+
+command -v emcmake >/dev/null || { echo "build-wasm: emcmake not found (apt-get install emscripten)" >&2; exit 1; }
+emcmake cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOCKETVEC_BUILD_WASM=ON \
+  -DPOCKETVEC_BUILD_TESTS=OFF -DPOCKETVEC_INSTALL=OFF "-DPOCKETVEC_WASM_OPT=$opt" >/dev/null
+cmake --build "$build" --target pocketvec_wasm -j2
+
+mkdir -p "$js_dir/dist"
+cp "$build/wasm/pocketvec.js" "$build/wasm/pocketvec.wasm" "$js_dir/dist/"
+bash "$js_dir/scripts/size-report.sh"

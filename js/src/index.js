@@ -1,0 +1,322 @@
+// index.js — the public `Index` class over the embind adapter (wasm/bindings.cpp).
+//
+// Boundary rules, kept in this one file:
+//   - Vectors are Float32Arrays, copied into a WASM buffer with one TypedArray.set (stageF32 returns a
+//     fresh view each time, so memory growth can never leave a stale one behind).
+//   - Results are copied out of C++-owned buffers with .slice() straight after the call that filled
+//     them, before anything can grow memory.
+//   - Every bindings call that can fail returns a number: >= 0 is the result, < 0 is -errc; check()
+//     turns it into a PocketvecError with the C++ message. The index is unchanged by a failed call.
+//   - Integers are checked here to be integers in [0, 2^32) (embind would silently wrap them); the
+//     ranges that matter (dim <= 4096, k >= 1, the reserved id) are the C++ core's to enforce.
+// The entries (node.js, browser.js) call defineIndex() with the loader for their platform.
+import { PocketvecError, errorFromStatus } from './errors.js';
+import { openStore } from './idb.js';
+
+const U32_MAX = 0xffffffff;
+/** -errc::out_of_memory: what a failed staging allocation means (the message is in lastError()). */
+const STATUS_OUT_OF_MEMORY = -12;
+
+const DEFAULTS = Object.freeze({
+  metric: 'l2',
+  quantization: 'none',
+  m: 16,
+  efConstruction: 200,
+  efSearch: 64,
+  seed: 42,
+  compactThreshold: 0.3,
+  sq8TrainingSize: 1000,
+  sq8Rerank: false,
+});
+const OPTION_NAMES = new Set(['dim', ...Object.keys(DEFAULTS)]);
+
+function invalid(message) {
+  return new PocketvecError('invalid_argument', message);
+}
+
+function typeName(value) {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  return typeof value;
+}
+
+function u32(value, what) {
+  if (!Number.isInteger(value) || value < 0 || value > U32_MAX) {
+    throw invalid(`${what} must be an integer in [0, ${U32_MAX}], got ${typeof value === 'number' ? value : typeName(value)}`);
+  }
+  return value;
+}
+
+function f32Array(value, what) {
+  if (!(value instanceof Float32Array)) throw invalid(`${what} must be a Float32Array, got ${typeName(value)}`);
+  return value;
+}
+
+function byteView(value) {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw invalid(`bytes must be a Uint8Array, ArrayBuffer or ArrayBuffer view, got ${typeName(value)}`);
+}
+
+/** Raw handles still alive when their Index is garbage-collected: free the C++ side (a backstop). */
+const finalizer = new FinalizationRegistry((handle) => {
+  if (!handle.isDeleted()) handle.delete();
+});
+
+const INTERNAL = Symbol('pocketvec.internal');
+
+/**
+ * @param {() => Promise<any>} loadModule  resolves to the instantiated Emscripten module
+ */
+export function defineIndex(loadModule) {
+  /** Creates a raw handle, runs `init` on it and frees it again if that fails. */
+  async function newHandle(init) {
+    const module = await loadModule();
+    const handle = new module._WasmIndex();
+    try {
+      const status = init(handle);
+      if (status < 0) throw errorFromStatus(status, handle.lastError());
+    } catch (err) {
+      handle.delete();
+      throw err;
+    }
+    return new Index(INTERNAL, handle);
+  }
+
+  class Index {
+    #h; // the embind handle; null after dispose()
+
+    /** Use Index.create(), Index.fromBytes() or Index.load(). */
+    constructor(token, handle) {
+      if (token !== INTERNAL) throw new TypeError('use Index.create(), Index.fromBytes() or Index.load()');
+      this.#h = handle;
+      finalizer.register(this, handle, this);
+    }
+
+    /**
+     * A new, empty index.
+     * @param {object} options  see index.d.ts (dim is required)
+     */
+    static async create(options) {
+      if (options === null || typeof options !== 'object') throw invalid('Index.create() needs an options object with at least { dim }');
+      for (const key of Object.keys(options)) {
+        if (!OPTION_NAMES.has(key)) throw invalid(`unknown option '${key}' (known: ${[...OPTION_NAMES].join(', ')})`);
+      }
+      const o = { ...DEFAULTS, ...options };
+      if (o.dim === undefined) throw invalid('Index.create() needs { dim }');
+      u32(o.dim, 'dim');
+      u32(o.m, 'm');
+      u32(o.efConstruction, 'efConstruction');
+      u32(o.efSearch, 'efSearch');
+      u32(o.sq8TrainingSize, 'sq8TrainingSize');
+      if (typeof o.metric !== 'string') throw invalid(`metric must be 'l2', 'cosine' or 'ip', got ${typeName(o.metric)}`);
+      if (typeof o.quantization !== 'string') throw invalid(`quantization must be 'none' or 'sq8', got ${typeName(o.quantization)}`);
+      if (!Number.isSafeInteger(o.seed) || o.seed < 0) throw invalid(`seed must be a non-negative safe integer, got ${o.seed}`);
+      if (typeof o.compactThreshold !== 'number' || !(o.compactThreshold >= 0 && o.compactThreshold <= 1)) {
+        throw invalid(`compactThreshold must be a number in [0, 1], got ${o.compactThreshold}`);
+      }
+      if (typeof o.sq8Rerank !== 'boolean') throw invalid(`sq8Rerank must be a boolean, got ${typeName(o.sq8Rerank)}`);
+      return newHandle((h) => h.init(o.dim, o.metric, o.quantization, o.m, o.efConstruction, o.efSearch,
+        o.seed, o.compactThreshold, o.sq8TrainingSize, o.sq8Rerank));
+    }
+
+    /**
+     * An index from bytes made by toBytes() (or the C++ index::save()). Throws 'corrupt_data' or
+     * 'unsupported_version' when the bytes fail the format's checks.
+     * @param {Uint8Array | ArrayBuffer | ArrayBufferView} bytes
+     */
+    static async fromBytes(bytes) {
+      const view = byteView(bytes);
+      return newHandle((h) => {
+        const target = h.stageBytes(view.length);
+        if (target === null) return STATUS_OUT_OF_MEMORY;
+        target.set(view);
+        return h.load();
+      });
+    }
+
+    /**
+     * The index saved under `name` in IndexedDB, or null when there is none.
+     * @param {string} name
+     * @param {{ store?: import('./idb.js').IdbStore }} [options]
+     */
+    static async load(name, { store = openStore() } = {}) {
+      const bytes = await store.get(name);
+      return bytes === null ? null : Index.fromBytes(bytes);
+    }
+
+    /** Names of the indexes saved in IndexedDB, sorted. */
+    static async list({ store = openStore() } = {}) {
+      return store.list();
+    }
+
+    /** Deletes the index saved under `name`; resolves to whether there was one. */
+    static async remove(name, { store = openStore() } = {}) {
+      return store.delete(name);
+    }
+
+    // --- the raw handle, or a 'disposed' error -----------------------------------------------
+    #handle() {
+      if (this.#h === null) throw new PocketvecError('disposed', 'this Index has been disposed');
+      return this.#h;
+    }
+
+    #check(status) {
+      if (status < 0) throw errorFromStatus(status, this.#h.lastError());
+      return status;
+    }
+
+    /** Copies `vec` into the WASM input buffer. */
+    #stage(h, vec) {
+      const target = h.stageF32(vec.length);
+      if (target === null) this.#check(STATUS_OUT_OF_MEMORY);
+      target.set(vec);
+    }
+
+    /**
+     * Inserts `vec` under a new id, or — with `id` — inserts or replaces the vector stored under `id`.
+     * @param {Float32Array} vec  dim floats
+     * @param {number} [id]
+     * @returns {number} the id
+     */
+    insert(vec, id) {
+      const h = this.#handle();
+      f32Array(vec, 'vector');
+      if (id === undefined) {
+        this.#stage(h, vec);
+        return this.#check(h.insert());
+      }
+      u32(id, 'id');
+      this.#stage(h, vec);
+      this.#check(h.upsert(id));
+      return id;
+    }
+
+    /**
+     * Inserts n vectors laid out row after row; all or nothing.
+     * @param {Float32Array} flat  n * dim floats
+     * @returns {Uint32Array} the n new ids, in row order
+     */
+    insertBatch(flat) {
+      const h = this.#handle();
+      f32Array(flat, 'batch');
+      this.#stage(h, flat);
+      this.#check(h.insertBatch());
+      return h.resultsU32().slice();
+    }
+
+    /**
+     * The k nearest live vectors to `query`, nearest first.
+     * @param {Float32Array} query  dim floats
+     * @param {number} [k]  >= 1
+     * @param {{ ef?: number }} [options]  beam width; 0 or absent = the index's efSearch (raised to k when smaller)
+     * @returns {{ id: number, distance: number }[]}
+     */
+    search(query, k = 10, { ef = 0 } = {}) {
+      const h = this.#handle();
+      f32Array(query, 'query');
+      u32(k, 'k');
+      u32(ef, 'ef');
+      this.#stage(h, query);
+      const n = this.#check(h.search(k, ef));
+      // (id, distance bits) pairs: one view, one copy, then reinterpret the copy's floats.
+      const ids = h.resultsU32().slice();
+      const distances = new Float32Array(ids.buffer);
+      const hits = new Array(n);
+      for (let i = 0; i < n; i++) hits[i] = { id: ids[2 * i], distance: distances[2 * i + 1] };
+      return hits;
+    }
+
+    /** Deletes the vector under `id` (a tombstone until compact()). Throws 'unknown_id' / 'deleted_id'. */
+    delete(id) {
+      const h = this.#handle();
+      this.#check(h.erase(u32(id, 'id')));
+    }
+
+    /** Whether `id` names a live vector. */
+    has(id) {
+      const h = this.#handle();
+      return Number.isInteger(id) && id >= 0 && id <= U32_MAX && h.contains(id);
+    }
+
+    /** A copy of the vector stored under `id` (normalised under cosine; decoded under sq8). */
+    get(id) {
+      const h = this.#handle();
+      this.#check(h.get(u32(id, 'id')));
+      return h.resultsF32().slice();
+    }
+
+    /** Rebuilds the graph over the live vectors only; ids are kept. */
+    compact() {
+      this.#check(this.#handle().compact());
+    }
+
+    /** Preallocates room for `n` vectors. */
+    reserve(n) {
+      const h = this.#handle();
+      this.#check(h.reserve(u32(n, 'n')));
+    }
+
+    /** SQ8 only: trains the quantizer ranges on `sample` (rows of dim floats). */
+    train(sample) {
+      const h = this.#handle();
+      f32Array(sample, 'sample');
+      this.#stage(h, sample);
+      this.#check(h.train());
+    }
+
+    /** The index in pocketvec's binary format (the same bytes the C++ index::save() writes). */
+    toBytes() {
+      const h = this.#handle();
+      this.#check(h.save());
+      const bytes = h.bytes().slice();
+      h.releaseBytes();
+      return bytes;
+    }
+
+    /**
+     * Saves to IndexedDB under `name`, atomically replacing any previous copy.
+     * @param {string} name
+     * @param {{ store?: import('./idb.js').IdbStore, chunkSize?: number }} [options]
+     */
+    async save(name, { store = openStore(), chunkSize } = {}) {
+      const bytes = this.toBytes();
+      await store.put(name, bytes, chunkSize === undefined ? undefined : { chunkSize });
+    }
+
+    get dim() { return this.#handle().dim(); }
+    /** Live vectors. */
+    get size() { return this.#handle().size(); }
+    /** Tombstoned vectors awaiting compact(). */
+    get deletedCount() { return this.#handle().deletedCount(); }
+    /** deleted / (live + deleted); 0 when empty. */
+    get tombstoneRatio() { return this.#handle().tombstoneRatio(); }
+    /** Bytes held in the WASM heap by this index (graph, vectors, ids, buffers). */
+    get memoryBytes() { return this.#handle().memoryBytes(); }
+    get metric() { return this.#handle().metric(); }
+    get quantization() { return this.#handle().quantization(); }
+    get m() { return this.#handle().m(); }
+    get efConstruction() { return this.#handle().efConstruction(); }
+    get efSearch() { return this.#handle().efSearch(); }
+    get seed() { return this.#handle().seed(); }
+    /** Whether dispose() was called. */
+    get disposed() { return this.#h === null; }
+
+    /** Frees the WASM memory now. Idempotent; every other method then throws PocketvecError 'disposed'. */
+    dispose() {
+      if (this.#h === null) return;
+      finalizer.unregister(this);
+      this.#h.delete();
+      this.#h = null;
+    }
+  }
+
+  if (typeof Symbol.dispose === 'symbol') {
+    Object.defineProperty(Index.prototype, Symbol.dispose, {
+      value: Index.prototype.dispose, writable: true, configurable: true,
+    });
+  }
+
+  return Index;
+}

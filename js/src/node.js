@@ -1,0 +1,7 @@
+// node.js — the package entry for Node (package.json `exports` condition "node").
+import { defineIndex } from './index.js';
+import { loadModule } from './loader-node.js';
+
+export const Index = /* @__PURE__ */ defineIndex(loadModule);
+export { PocketvecError } from './errors.js';
+export { IdbStore, openStore } from './idb.js';

@@ -1,0 +1,250 @@
+// wasm/bindings.cpp — the embind layer: translation between JS and pocketvec::index, nothing else.
+//
+// One adapter class, `wasm_index`, holds a pocketvec::index and the buffers that carry data across
+// the boundary. The calls are coarse (one per insert, batch, search, save or load) because every
+// embind call costs a few hundred nanoseconds of marshalling:
+//   - Inputs: JS asks for a view of n floats or bytes (`stageF32(n)`, `stageBytes(n)`), fills it with
+//     one TypedArray.set, then calls the operation, which reads the staged data. The view is created
+//     after the buffer is (re)allocated, so memory growth cannot leave it stale; JS never keeps it.
+//   - Outputs: results land in C++-owned buffers (`out_u32_`, `out_f32_`, `bytes_`) that JS views
+//     with a typed_memory_view and copies out with .slice() at once, before any call can grow memory.
+//     A search result is packed as (id, distance bits) u32 pairs so one view carries the whole answer.
+//   - Errors: no C++ exception and no JS exception crosses the boundary. Every entry point runs in
+//     guard(), which turns pocketvec::error / std::bad_alloc / std::exception into a negative status
+//     (-errc) and keeps the message for lastError(); js/src/index.js turns that into a PocketvecError.
+//     Throwing a JS Error from C++ (val::throw_) would unwind through wasm frames without running
+//     destructors. A status also leaves the index exactly as the core left it, i.e. usable.
+// Integers arrive already checked by the JS glue to be integers in [0, 2^32); range rules (dim <= 4096,
+// k >= 1, reserved id ...) are the core's.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <pocketvec/pocketvec.hpp>
+
+namespace {
+
+using pocketvec::errc;
+
+// Status codes below -errc range for failures that are not a pocketvec::error.
+constexpr int status_internal = -100;  // a std::exception the core did not classify (a pocketvec bug)
+
+pocketvec::quantization parse_quantization(const std::string& name) {
+  if (name == "none") return pocketvec::quantization::none;
+  if (name == "sq8") return pocketvec::quantization::sq8;
+  pocketvec::detail::fail(errc::invalid_argument,
+                          "unknown quantization '" + name + "' (expected 'none' or 'sq8')");
+}
+
+class wasm_index {
+ public:
+  int init(std::size_t dim, const std::string& metric, const std::string& quant, std::size_t m,
+           std::size_t ef_construction, std::size_t ef_search, double seed, double compact_threshold,
+           std::size_t sq8_training_size, bool sq8_rerank) {
+    return status([&] {
+      pocketvec::index_params p;
+      p.dim = dim;
+      p.metric_kind = pocketvec::parse_metric(metric);
+      p.quant = parse_quantization(quant);
+      p.m = m;
+      p.ef_construction = ef_construction;
+      p.ef_search = ef_search;
+      p.seed = static_cast<std::uint64_t>(seed);  // JS checked: a safe non-negative integer
+      p.compact_threshold = static_cast<float>(compact_threshold);
+      p.sq8_training_size = sq8_training_size;
+      p.sq8_rerank = sq8_rerank;
+      index_.emplace(p);
+      return 0;
+    });
+  }
+
+  // --- staging: JS fills these views, then calls the operation that consumes them ---------------
+  // null when the buffer cannot be allocated (-out_of_memory, message in lastError()).
+  emscripten::val stage_f32(std::size_t n) { return stage(in_f32_, n); }
+  emscripten::val stage_bytes(std::size_t n) { return stage(bytes_, n); }
+
+  // --- operations: >= 0 is the result, < 0 is -errc (message in lastError()) ---------------------
+  double insert() {
+    return guard([&] { return static_cast<double>(ix().insert(in_f32_)); });
+  }
+  int upsert(std::uint32_t id) {
+    return status([&] { ix().upsert(id, in_f32_); return 0; });
+  }
+  int insert_batch() {
+    return status([&] {
+      auto ids = ix().insert_batch(in_f32_);
+      out_u32_.assign(ids.begin(), ids.end());
+      release_large_staging();
+      return static_cast<int>(ids.size());
+    });
+  }
+  int search(std::size_t k, std::size_t ef) {
+    return status([&] {
+      const auto hits = ix().search(in_f32_, k, ef);
+      out_u32_.resize(2 * hits.size());
+      for (std::size_t i = 0; i < hits.size(); ++i) {
+        out_u32_[2 * i] = hits[i].id;
+        std::memcpy(&out_u32_[2 * i + 1], &hits[i].distance, sizeof(float));
+      }
+      return static_cast<int>(hits.size());
+    });
+  }
+  int erase(std::uint32_t id) {
+    return status([&] { ix().erase(id); return 0; });
+  }
+  bool contains(std::uint32_t id) const { return index_ && index_->contains(id); }
+  int get(std::uint32_t id) {
+    return status([&] { out_f32_ = ix().get(id); return static_cast<int>(out_f32_.size()); });
+  }
+  int compact() {
+    return status([&] { ix().compact(); return 0; });
+  }
+  int reserve(std::size_t n) {
+    return status([&] { ix().reserve(n); return 0; });
+  }
+  int train() {
+    return status([&] { ix().train(in_f32_); release_large_staging(); return 0; });
+  }
+  double save() {
+    return guard([&] { bytes_ = ix().save(); return static_cast<double>(bytes_.size()); });
+  }
+  int load() {
+    return status([&] {
+      index_.emplace(pocketvec::index::load(bytes_));
+      release_bytes();
+      return 0;
+    });
+  }
+
+  // --- result views: valid until the next call; JS copies them out at once ---------------------
+  emscripten::val results_u32() const {
+    return emscripten::val(emscripten::typed_memory_view(out_u32_.size(), out_u32_.data()));
+  }
+  emscripten::val results_f32() const {
+    return emscripten::val(emscripten::typed_memory_view(out_f32_.size(), out_f32_.data()));
+  }
+  emscripten::val bytes() const {
+    return emscripten::val(emscripten::typed_memory_view(bytes_.size(), bytes_.data()));
+  }
+  void release_bytes() { std::vector<std::uint8_t>().swap(bytes_); }
+  std::string last_error() const { return last_error_; }
+
+  // --- properties (0 / "" before init; JS never calls them then) --------------------------------
+  std::size_t dim() const { return index_ ? index_->dim() : 0; }
+  std::size_t size() const { return index_ ? index_->size() : 0; }
+  std::size_t deleted_count() const { return index_ ? index_->deleted_count() : 0; }
+  double tombstone_ratio() const { return index_ ? index_->tombstone_ratio() : 0.0; }
+  double memory_bytes() const {
+    return index_ ? static_cast<double>(index_->memory_bytes() + buffer_bytes()) : 0.0;
+  }
+  std::string metric() const {
+    return index_ ? std::string(pocketvec::metric_name(index_->params().metric_kind)) : "";
+  }
+  std::string quantization() const {
+    if (!index_) return "";
+    return index_->params().quant == pocketvec::quantization::sq8 ? "sq8" : "none";
+  }
+  std::size_t m() const { return index_ ? index_->params().m : 0; }
+  std::size_t ef_construction() const { return index_ ? index_->params().ef_construction : 0; }
+  std::size_t ef_search() const { return index_ ? index_->params().ef_search : 0; }
+  double seed() const { return index_ ? static_cast<double>(index_->params().seed) : 0.0; }
+
+ private:
+  pocketvec::index& ix() {
+    if (!index_) pocketvec::detail::fail(errc::invalid_argument, "index is not initialised");
+    return *index_;
+  }
+
+  template <class T>
+  emscripten::val stage(std::vector<T>& buffer, std::size_t n) {
+    if (guard([&] { buffer.resize(n); return 0.0; }) < 0) return emscripten::val::null();
+    // Made after the resize, which may have grown memory: never a view of the old buffer.
+    return emscripten::val(emscripten::typed_memory_view(buffer.size(), buffer.data()));
+  }
+
+  template <class F>
+  double guard(F&& f) {
+    try {
+      return f();
+    } catch (const pocketvec::error& e) {
+      return fail(-static_cast<int>(e.code()), e.what());
+    } catch (const std::bad_alloc&) {
+      return fail(-static_cast<int>(errc::out_of_memory), "out of memory (the WebAssembly heap is limited to 2 GiB)");
+    } catch (const std::length_error& e) {
+      return fail(-static_cast<int>(errc::out_of_memory), std::string("out of memory: ") + e.what());
+    } catch (const std::exception& e) {
+      return fail(status_internal, std::string("internal error: ") + e.what());
+    }
+  }
+  template <class F>
+  int status(F&& f) {
+    return static_cast<int>(guard(std::forward<F>(f)));
+  }
+  double fail(int code, std::string message) {
+    last_error_ = std::move(message);
+    return code;
+  }
+
+  // A batch of 60k x 784 floats is 188 MB: do not keep that much staging memory around.
+  void release_large_staging() {
+    if (in_f32_.capacity() > (1u << 20)) std::vector<float>().swap(in_f32_);
+  }
+  std::size_t buffer_bytes() const {
+    return in_f32_.capacity() * sizeof(float) + out_u32_.capacity() * sizeof(std::uint32_t) +
+           out_f32_.capacity() * sizeof(float) + bytes_.capacity();
+  }
+
+  std::optional<pocketvec::index> index_;
+  std::vector<float> in_f32_;
+  std::vector<std::uint32_t> out_u32_;
+  std::vector<float> out_f32_;
+  std::vector<std::uint8_t> bytes_;
+  std::string last_error_;
+};
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(pocketvec) {
+  using emscripten::class_;
+  // Raw names start with '_': the public API is the JS class in js/src/index.js.
+  class_<wasm_index>("_WasmIndex")
+      .constructor<>()
+      .function("init", &wasm_index::init)
+      .function("stageF32", &wasm_index::stage_f32)
+      .function("stageBytes", &wasm_index::stage_bytes)
+      .function("insert", &wasm_index::insert)
+      .function("upsert", &wasm_index::upsert)
+      .function("insertBatch", &wasm_index::insert_batch)
+      .function("search", &wasm_index::search)
+      .function("erase", &wasm_index::erase)
+      .function("contains", &wasm_index::contains)
+      .function("get", &wasm_index::get)
+      .function("compact", &wasm_index::compact)
+      .function("reserve", &wasm_index::reserve)
+      .function("train", &wasm_index::train)
+      .function("save", &wasm_index::save)
+      .function("load", &wasm_index::load)
+      .function("resultsU32", &wasm_index::results_u32)
+      .function("resultsF32", &wasm_index::results_f32)
+      .function("bytes", &wasm_index::bytes)
+      .function("releaseBytes", &wasm_index::release_bytes)
+      .function("lastError", &wasm_index::last_error)
+      .function("dim", &wasm_index::dim)
+      .function("size", &wasm_index::size)
+      .function("deletedCount", &wasm_index::deleted_count)
+      .function("tombstoneRatio", &wasm_index::tombstone_ratio)
+      .function("memoryBytes", &wasm_index::memory_bytes)
+      .function("metric", &wasm_index::metric)
+      .function("quantization", &wasm_index::quantization)
+      .function("m", &wasm_index::m)
+      .function("efConstruction", &wasm_index::ef_construction)
+      .function("efSearch", &wasm_index::ef_search)
+      .function("seed", &wasm_index::seed);
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every pocketvec test, installing what it needs first. README's test command; .ci/run calls it.
+#   bash scripts/test.sh            all stages
+#   STAGES="native asan" bash scripts/test.sh   a subset (names below)
+# Build trees go to build/ (gitignored). Each stage prints its wall time.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${POCKETVEC_BUILD_DIR:-$root/build}
+jobs=${JOBS:-2}
+all_stages="native asan"
+stages=${STAGES:-$all_stages}
+export NODE_PATH=/usr/share/nodejs
+
+bash "$root/scripts/deps.sh"
+mkdir -p "$build"
+
+cmake_build() {  # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S "$root" -B "$dir" -G Ninja "$@" > "$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
+  cmake --build "$dir" -j "$jobs"
+}
+
+stage_native() {   # the Catch2 suite + consumer projects, optimised
+  cmake_build "$build/native" -DCMAKE_BUILD_TYPE=Release
+  ctest --test-dir "$build/native" --no-tests=error --output-on-failure -j "$jobs"
+}
+
+stage_asan() {     # the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
+  cmake_build "$build/asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOCKETVEC_SANITIZE=address,undefined
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$build/asan" --no-tests=error --output-on-failure -j "$jobs" -E '^consumer\.'
+}
+
+failed=()
+for s in $stages; do
+  echo "=== stage $s"
+  start=$(date +%s)
+  if "stage_$s"; then
+    echo "=== stage $s passed in $(( $(date +%s) - start ))s"
+  else
+    echo "=== stage $s FAILED after $(( $(date +%s) - start ))s"
+    failed+=("$s")
+  fi
+done
+
+n_stages=$(wc -w <<< "$stages")
+echo "stages: $(( n_stages - ${#failed[@]} )) passed, ${#failed[@]} failed"
+[ ${#failed[@]} -eq 0 ] || { echo "failed stages: ${failed[*]}"; exit 1; }

@@ -54,7 +54,9 @@ function f32Array(value, what) {
 
 function byteView(value) {
   if (value instanceof Uint8Array) return value;
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer)) {
+    return new Uint8Array(value);
+  }
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   throw invalid(`bytes must be a Uint8Array, ArrayBuffer or ArrayBuffer view, got ${typeName(value)}`);
 }
@@ -124,7 +126,7 @@ export function defineIndex(loadModule) {
     /**
      * An index from bytes made by toBytes() (or the C++ index::save()). Throws 'corrupt_data' or
      * 'unsupported_version' when the bytes fail the format's checks.
-     * @param {Uint8Array | ArrayBuffer | ArrayBufferView} bytes
+     * @param {ArrayBufferLike | ArrayBufferView} bytes
      */
     static async fromBytes(bytes) {
       const view = byteView(bytes);

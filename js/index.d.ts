@@ -1,0 +1,157 @@
+// Type declarations for pocketvec, written by hand (Emscripten 3.1.6 cannot emit them) and checked by
+// `tsc` against test/types/usage.ts. Keep in step with src/index.js, src/errors.js and src/idb.js.
+
+/** 'l2' = squared Euclidean distance; 'cosine' = 1 - cos(a, b); 'ip' = -dot(a, b). Smaller is closer. */
+export type Metric = 'l2' | 'cosine' | 'ip';
+/** 'sq8' stores one byte per dimension (about 4x less memory); 'none' stores float32. */
+export type Quantization = 'none' | 'sq8';
+
+/** The C++ errc names, plus 'disposed' and 'internal_error' (a pocketvec bug). */
+export type ErrorCode =
+  | 'invalid_argument'
+  | 'dimension_mismatch'
+  | 'non_finite'
+  | 'zero_vector'
+  | 'unknown_id'
+  | 'deleted_id'
+  | 'empty_index'
+  | 'corrupt_data'
+  | 'unsupported_version'
+  | 'capacity_exceeded'
+  | 'io_error'
+  | 'out_of_memory'
+  | 'disposed'
+  | 'internal_error';
+
+/** Every error pocketvec throws or rejects with. */
+export class PocketvecError extends Error {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown });
+  readonly name: 'PocketvecError';
+  readonly code: ErrorCode;
+}
+
+export interface IndexOptions {
+  /** Vector length, 1..4096. */
+  dim: number;
+  /** Default 'l2'. */
+  metric?: Metric;
+  /** Default 'none'. */
+  quantization?: Quantization;
+  /** Graph degree, 2..128 (level 0 holds 2*m). Default 16. */
+  m?: number;
+  /** Beam width while inserting, >= 1. Default 200. */
+  efConstruction?: number;
+  /** Beam width of search() when no `ef` is given, >= 1. Default 64. */
+  efSearch?: number;
+  /** Level-sampling seed, a non-negative safe integer: same seed + same inserts = same index. Default 42. */
+  seed?: number;
+  /** Auto-compact when tombstoneRatio exceeds this, in [0, 1]; 0 never. Default 0.3. */
+  compactThreshold?: number;
+  /** SQ8: train the quantizer on the first N vectors. Default 1000. */
+  sq8TrainingSize?: number;
+  /** SQ8: also keep float32 vectors and re-score candidates exactly. Default false. */
+  sq8Rerank?: boolean;
+}
+
+export interface SearchHit {
+  /** The stable id given by insert(). */
+  id: number;
+  /** Distance under the index's metric; hits are sorted by it, ascending. */
+  distance: number;
+}
+
+export interface SearchOptions {
+  /** Beam width, >= k for best recall; 0 or absent = the index's efSearch. */
+  ef?: number;
+}
+
+export interface StoreOptions {
+  /** Where to save; default: openStore() (globalThis.indexedDB, database 'pocketvec'). */
+  store?: IdbStore;
+}
+
+export interface SaveOptions extends StoreOptions {
+  /** Bytes per stored chunk; default 1 MiB. */
+  chunkSize?: number;
+}
+
+export class Index {
+  private constructor();
+
+  /** A new, empty index. Rejects with 'invalid_argument' naming the first bad option. */
+  static create(options: IndexOptions): Promise<Index>;
+  /** An index from toBytes() output. Rejects with 'corrupt_data' / 'unsupported_version' on bad bytes. */
+  static fromBytes(bytes: ArrayBufferLike | ArrayBufferView): Promise<Index>;
+  /** The index saved under `name` in IndexedDB, or null. Rejects with 'corrupt_data' when the copy is damaged. */
+  static load(name: string, options?: StoreOptions): Promise<Index | null>;
+  /** Names of the saved indexes, sorted. */
+  static list(options?: StoreOptions): Promise<string[]>;
+  /** Deletes a saved index; resolves to whether there was one. */
+  static remove(name: string, options?: StoreOptions): Promise<boolean>;
+
+  /**
+   * Inserts `vector` (dim floats) under a new id and returns it; with `id`, inserts or replaces the
+   * vector stored under that id (an integer in [0, 2^32 - 2]) and returns `id`.
+   * Throws 'dimension_mismatch', 'non_finite', 'zero_vector' (cosine), 'invalid_argument'.
+   */
+  insert(vector: Float32Array, id?: number): number;
+  /** Inserts n = flat.length / dim vectors, all or nothing; returns their ids in row order. */
+  insertBatch(flat: Float32Array): Uint32Array;
+  /** The k (default 10) nearest live vectors, nearest first. Throws 'empty_index' on an empty index. */
+  search(query: Float32Array, k?: number, options?: SearchOptions): SearchHit[];
+  /** Deletes (tombstones) the vector under `id`. Throws 'unknown_id' or 'deleted_id'. */
+  delete(id: number): void;
+  /** Whether `id` names a live vector. */
+  has(id: number): boolean;
+  /** A copy of the stored vector (normalised under cosine, decoded under sq8). */
+  get(id: number): Float32Array;
+  /** Rebuilds the graph over live vectors only, dropping tombstones; ids are kept. */
+  compact(): void;
+  /** Preallocates room for n vectors. */
+  reserve(n: number): void;
+  /** SQ8: trains the quantizer ranges on rows of dim floats. */
+  train(sample: Float32Array): void;
+
+  /** The index in pocketvec's binary format. */
+  toBytes(): Uint8Array;
+  /** Saves to IndexedDB under `name`, atomically replacing a previous copy (which survives a failed save). */
+  save(name: string, options?: SaveOptions): Promise<void>;
+
+  readonly dim: number;
+  /** Live vectors. */
+  readonly size: number;
+  /** Tombstoned vectors awaiting compact(). */
+  readonly deletedCount: number;
+  /** deletedCount / (size + deletedCount); 0 when empty. */
+  readonly tombstoneRatio: number;
+  /** Bytes this index holds in the WASM heap. */
+  readonly memoryBytes: number;
+  readonly metric: Metric;
+  readonly quantization: Quantization;
+  readonly m: number;
+  readonly efConstruction: number;
+  readonly efSearch: number;
+  readonly seed: number;
+  readonly disposed: boolean;
+
+  /** Frees the WASM memory; afterwards every method throws 'disposed'. Idempotent. */
+  dispose(): void;
+  /** Same as dispose(), for `using index = await Index.create(...)` (needs TS lib esnext.disposable). */
+  [Symbol.dispose](): void;
+}
+
+/** Saved indexes in one IndexedDB database: atomic saves, checksummed chunks. */
+export class IdbStore {
+  constructor(options?: { indexedDB?: IDBFactory; dbName?: string });
+  readonly dbName: string;
+  put(name: string, bytes: Uint8Array, options?: { chunkSize?: number }): Promise<void>;
+  get(name: string): Promise<Uint8Array | null>;
+  list(): Promise<string[]>;
+  delete(name: string): Promise<boolean>;
+}
+
+/**
+ * A store over `indexedDB` (default globalThis.indexedDB) and database `dbName` (default 'pocketvec').
+ * Without options, the shared default store.
+ */
+export function openStore(options?: { indexedDB?: IDBFactory; dbName?: string }): IdbStore;

@@ -1,0 +1,230 @@
+// The Index API in Node, against a brute-force oracle: inserts, upserts, batches, search, delete,
+// compact, properties, byte round trips, dispose and memory growth.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { Index } from 'pocketvec';
+import { assertSameHits, bruteForce, randomVectors, row } from './helpers.js';
+
+const METRICS = ['l2', 'cosine', 'ip'];
+
+describe('Index: search matches brute force', () => {
+  for (const metric of METRICS) {
+    test(`${metric}: insertBatch then search returns the exact top 10`, async () => {
+      const dim = 16, n = 300;
+      const index = await Index.create({ dim, metric, seed: 7 });
+      const flat = randomVectors(n, dim, 1);
+      const ids = index.insertBatch(flat);
+      assert.ok(ids instanceof Uint32Array);
+      assert.equal(ids.length, n);
+      assert.equal(new Set(ids).size, n, 'ids are distinct');
+      const model = new Map([...ids].map((id, i) => [id, row(flat, dim, i)]));
+      const queries = randomVectors(20, dim, 2);
+      for (let q = 0; q < 20; q++) {
+        const query = row(queries, dim, q);
+        // ef >= n: the beam covers the whole graph, so the answer must be exact.
+        assertSameHits(assert, index.search(query, 10, { ef: 400 }), bruteForce(metric, model, query, 10));
+      }
+      index.dispose();
+    });
+  }
+
+  test('k larger than the index returns every live vector', async () => {
+    const index = await Index.create({ dim: 4 });
+    const flat = randomVectors(5, 4, 3);
+    index.insertBatch(flat);
+    assert.equal(index.search(row(flat, 4, 0), 50).length, 5);
+    assert.equal(index.search(row(flat, 4, 0), 50)[0].distance, 0);
+    index.dispose();
+  });
+
+  test('search k defaults to 10 and the nearest of an inserted vector is itself', async () => {
+    const dim = 8;
+    const index = await Index.create({ dim });
+    const flat = randomVectors(40, dim, 4);
+    const ids = index.insertBatch(flat);
+    const hits = index.search(row(flat, dim, 17));
+    assert.equal(hits.length, 10);
+    assert.equal(hits[0].id, ids[17]);
+    assert.equal(hits[0].distance, 0);
+    index.dispose();
+  });
+});
+
+describe('Index: ids, upsert, delete, compact', () => {
+  test('insert returns distinct ids; insert(vec, id) upserts under the chosen id', async () => {
+    const dim = 3;
+    const index = await Index.create({ dim, compactThreshold: 0 });
+    const a = index.insert(new Float32Array([1, 0, 0]));
+    const b = index.insert(new Float32Array([0, 1, 0]));
+    assert.notEqual(a, b);
+    assert.equal(index.insert(new Float32Array([0, 0, 1]), 1000), 1000);
+    assert.equal(index.size, 3);
+    assert.deepEqual(index.search(new Float32Array([0, 0, 0.9]), 1).map((h) => h.id), [1000]);
+    // Replacing moves the vector: the old position no longer finds id 1000.
+    index.insert(new Float32Array([5, 5, 5]), 1000);
+    assert.equal(index.size, 3);
+    assert.deepEqual([...index.get(1000)], [5, 5, 5]);
+    assert.notEqual(index.search(new Float32Array([0, 0, 0.9]), 1)[0].id, 1000);
+    // The largest usable id.
+    assert.equal(index.insert(new Float32Array([9, 9, 9]), 0xfffffffe), 0xfffffffe);
+    assert.ok(index.has(0xfffffffe));
+    index.dispose();
+  });
+
+  test('delete hides a vector, compact drops its tombstone, ids survive compact', async () => {
+    const dim = 8, n = 50;
+    const index = await Index.create({ dim, compactThreshold: 0 });
+    const flat = randomVectors(n, dim, 5);
+    const ids = index.insertBatch(flat);
+    const model = new Map([...ids].map((id, i) => [id, row(flat, dim, i)]));
+    for (const i of [0, 3, 4, 10, 49]) {
+      index.delete(ids[i]);
+      model.delete(ids[i]);
+      assert.equal(index.has(ids[i]), false);
+    }
+    assert.equal(index.size, n - 5);
+    assert.equal(index.deletedCount, 5);
+    assert.equal(index.tombstoneRatio, 5 / n);
+    const query = row(flat, dim, 3);
+    assertSameHits(assert, index.search(query, n, { ef: 100 }), bruteForce('l2', model, query, n));
+    index.compact();
+    assert.equal(index.size, n - 5);
+    assert.equal(index.deletedCount, 0);
+    assert.equal(index.tombstoneRatio, 0);
+    assertSameHits(assert, index.search(query, n, { ef: 100 }), bruteForce('l2', model, query, n));
+    assert.deepEqual(index.get(ids[7]), row(flat, dim, 7));
+    index.dispose();
+  });
+
+  test('deleting past compactThreshold compacts automatically', async () => {
+    const index = await Index.create({ dim: 4, compactThreshold: 0.3 });
+    const ids = index.insertBatch(randomVectors(10, 4, 6));
+    for (const id of ids.slice(0, 4)) index.delete(id);
+    assert.equal(index.size, 6);
+    assert.ok(index.tombstoneRatio <= 0.3, `tombstoneRatio ${index.tombstoneRatio}`);
+    index.dispose();
+  });
+
+  test('get returns the stored vector (normalised under cosine)', async () => {
+    const l2 = await Index.create({ dim: 2 });
+    const cos = await Index.create({ dim: 2, metric: 'cosine' });
+    assert.deepEqual([...l2.get(l2.insert(new Float32Array([3, 4])))], [3, 4]);
+    const got = cos.get(cos.insert(new Float32Array([3, 4])));
+    assert.ok(Math.abs(got[0] - 0.6) < 1e-6 && Math.abs(got[1] - 0.8) < 1e-6, `${got}`);
+    l2.dispose();
+    cos.dispose();
+  });
+
+  test('has() is false for unknown, deleted and non-integer ids', async () => {
+    const index = await Index.create({ dim: 2, compactThreshold: 0 });
+    const id = index.insert(new Float32Array([1, 1]));
+    assert.equal(index.has(id), true);
+    assert.equal(index.has(id + 1), false);
+    assert.equal(index.has(-1), false);
+    assert.equal(index.has(0.5), false);
+    index.delete(id);
+    assert.equal(index.has(id), false);
+    index.dispose();
+  });
+});
+
+describe('Index: properties', () => {
+  test('options are reported back, with defaults', async () => {
+    const index = await Index.create({ dim: 768, metric: 'cosine', m: 12, efConstruction: 100, efSearch: 32, seed: 9 });
+    assert.equal(index.dim, 768);
+    assert.equal(index.metric, 'cosine');
+    assert.equal(index.quantization, 'none');
+    assert.equal(index.m, 12);
+    assert.equal(index.efConstruction, 100);
+    assert.equal(index.efSearch, 32);
+    assert.equal(index.seed, 9);
+    assert.equal(index.size, 0);
+    assert.equal(index.tombstoneRatio, 0);
+    const defaults = await Index.create({ dim: 3 });
+    assert.deepEqual([defaults.metric, defaults.quantization, defaults.m, defaults.efConstruction, defaults.efSearch, defaults.seed],
+      ['l2', 'none', 16, 200, 64, 42]);
+    index.dispose();
+    defaults.dispose();
+  });
+
+  test('memoryBytes grows with the vectors held', async () => {
+    const index = await Index.create({ dim: 64 });
+    const empty = index.memoryBytes;
+    index.insertBatch(randomVectors(1000, 64, 8));
+    assert.ok(index.memoryBytes >= empty + 1000 * 64 * 4, `${empty} -> ${index.memoryBytes}`);
+    index.dispose();
+  });
+});
+
+describe('Index: bytes', () => {
+  for (const metric of METRICS) {
+    test(`${metric}: fromBytes(toBytes()) answers identically and re-serialises to the same bytes`, async () => {
+      const dim = 12;
+      const index = await Index.create({ dim, metric, compactThreshold: 0, seed: 3 });
+      const ids = index.insertBatch(randomVectors(200, dim, 9));
+      index.delete(ids[5]);
+      index.insert(randomVectors(1, dim, 10), 5000);
+      const bytes = index.toBytes();
+      assert.ok(bytes instanceof Uint8Array && bytes.length > 200 * dim * 4);
+      const copy = await Index.fromBytes(bytes);
+      assert.deepEqual([copy.dim, copy.size, copy.deletedCount, copy.metric, copy.m, copy.seed],
+        [index.dim, index.size, index.deletedCount, index.metric, index.m, index.seed]);
+      const queries = randomVectors(10, dim, 11);
+      for (let q = 0; q < 10; q++) {
+        assert.deepEqual(copy.search(row(queries, dim, q), 10), index.search(row(queries, dim, q), 10));
+      }
+      assert.deepEqual(copy.toBytes(), bytes);
+      // An ArrayBuffer and a view at an offset are accepted too.
+      const padded = new Uint8Array(bytes.length + 3);
+      padded.set(bytes, 3);
+      assert.equal((await Index.fromBytes(new DataView(padded.buffer, 3))).size, index.size);
+      assert.equal((await Index.fromBytes(bytes.slice().buffer)).size, index.size);
+      index.dispose();
+      copy.dispose();
+    });
+  }
+});
+
+describe('Index: lifetime and memory', () => {
+  test('dispose is idempotent and Symbol.dispose disposes', async () => {
+    const index = await Index.create({ dim: 2 });
+    assert.equal(index.disposed, false);
+    index.dispose();
+    index.dispose();
+    assert.equal(index.disposed, true);
+    const other = await Index.create({ dim: 2 });
+    assert.equal(typeof Symbol.dispose, 'symbol', 'Node 20 has Symbol.dispose');
+    other[Symbol.dispose]();
+    assert.equal(other.disposed, true);
+  });
+
+  test('the constructor is not public', () => {
+    assert.throws(() => new Index(), TypeError);
+  });
+
+  test('indexes built while memory grows keep correct data (no stale heap views)', async () => {
+    // 4 indexes x 6000 x 256 floats = 24 MB of vectors: memory grows several times past its 16 MB start,
+    // between staging and reading back.
+    const dim = 256, n = 6000;
+    const indexes = [];
+    const flats = [];
+    for (let j = 0; j < 4; j++) {
+      const index = await Index.create({ dim, m: 8, efConstruction: 20 });
+      const flat = randomVectors(n, dim, 100 + j);
+      // Alternate single inserts and batches so both paths stage while memory grows.
+      for (let i = 0; i < 100; i++) index.insert(row(flat, dim, i));
+      index.insertBatch(flat.subarray(100 * dim));
+      indexes.push(index);
+      flats.push(flat);
+    }
+    for (let j = 0; j < 4; j++) {
+      for (const i of [0, 99, 100, 3000, n - 1]) {
+        assert.deepEqual(indexes[j].get(i), row(flats[j], dim, i));
+        const hit = indexes[j].search(row(flats[j], dim, i), 1, { ef: 64 })[0];
+        assert.deepEqual(hit, { id: i, distance: 0 });
+      }
+    }
+    indexes.forEach((index) => index.dispose());
+  });
+});

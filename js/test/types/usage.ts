@@ -1,0 +1,60 @@
+// Type-level test of index.d.ts: compiled by `tsc -p test/types` (test/types.test.js), never run.
+// Lines marked @ts-expect-error must stay errors: they are the API misuses the types must reject.
+import { Index, PocketvecError, openStore, IdbStore } from 'pocketvec';
+import type { ErrorCode, IndexOptions, Metric, SearchHit } from 'pocketvec';
+
+async function main(): Promise<void> {
+  const options: IndexOptions = { dim: 768, metric: 'cosine', quantization: 'sq8', m: 16, efConstruction: 200, seed: 42 };
+  const index: Index = await Index.create(options);
+  const id: number = index.insert(new Float32Array(768));
+  index.insert(new Float32Array(768), 7);
+  const ids: Uint32Array = index.insertBatch(new Float32Array(768 * 4));
+  const hits: SearchHit[] = index.search(new Float32Array(768), 10, { ef: 64 });
+  const first: { id: number; distance: number } | undefined = hits[0];
+  index.delete(id);
+  index.compact();
+  const numbers: number[] = [index.size, index.dim, index.tombstoneRatio, index.memoryBytes, index.deletedCount, ids.length];
+  const metric: Metric = index.metric;
+  const bytes: Uint8Array = index.toBytes();
+  const copy: Index = await Index.fromBytes(bytes);
+  await Index.fromBytes(bytes.buffer);
+  await index.save('notes');
+  const again: Index | null = await Index.load('notes');
+  const names: string[] = await Index.list();
+  const removed: boolean = await Index.remove('notes');
+  const store: IdbStore = openStore({ indexedDB, dbName: 'test' });
+  await index.save('notes', { store, chunkSize: 1024 });
+  await Index.load('notes', { store });
+  const has: boolean = index.has(3);
+  const vector: Float32Array = index.get(3);
+  {
+    using scoped = await Index.create({ dim: 3 });
+    scoped.insert(new Float32Array(3));
+  }
+  index.dispose();
+  copy[Symbol.dispose]();
+  try {
+    index.search(new Float32Array(768));
+  } catch (err) {
+    if (err instanceof PocketvecError) {
+      const code: ErrorCode = err.code;
+      void code;
+    }
+  }
+  void [first, numbers, metric, again, names, removed, has, vector];
+
+  // @ts-expect-error dim is required
+  await Index.create({ metric: 'l2' });
+  // @ts-expect-error unknown metric
+  await Index.create({ dim: 3, metric: 'euclid' });
+  // @ts-expect-error vectors are Float32Array, not number[]
+  index.insert([1, 2, 3]);
+  // @ts-expect-error size is read-only
+  index.size = 3;
+  // @ts-expect-error the constructor is private: use Index.create()
+  new Index();
+  // @ts-expect-error error codes are a closed set
+  const bad: ErrorCode = 'oops';
+  void bad;
+}
+void main;

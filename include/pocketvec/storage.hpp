@@ -39,6 +39,19 @@ concept vector_store = requires(S& s, const S& cs, typename S::query_type& q, co
 };
 
 namespace detail {
+/// Asks for the first cache lines of [p, p + bytes) to be loaded; the hardware prefetcher follows
+/// the rest of a sequential row.
+inline void prefetch_bytes(const void* p, std::size_t bytes) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  const char* c = static_cast<const char*>(p);
+  const std::size_t lines = bytes < 256 ? (bytes + 63) / 64 : 4;
+  for (std::size_t i = 0; i < lines; ++i) __builtin_prefetch(c + i * 64);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 /// Distance from a dot/l2 kernel per metric. Cosine assumes unit-length inputs.
 template <metric M, class K>
 inline float f32_distance(const float* a, const float* b, std::size_t n) noexcept {
@@ -83,6 +96,9 @@ class f32_store {
   float distance_between(slot_t a, slot_t b) const noexcept {
     return detail::f32_distance<M, Kernels>(row(a), row(b), dim_);
   }
+
+  /// A hint that row `s` is about to be read (the graph search calls it when present).
+  void prefetch(slot_t s) const noexcept { detail::prefetch_bytes(row(s), dim_ * sizeof(float)); }
 
   void decode(slot_t s, std::span<float> out) const noexcept {
     std::memcpy(out.data(), row(s), dim_ * sizeof(float));

@@ -40,6 +40,7 @@ struct search_scratch {
   visited_set visited;
   std::vector<candidate> frontier;  // min-heap: closest on top
   std::vector<candidate> results;   // max-heap: worst on top, at most ef
+  std::vector<slot_t> fresh;        // unvisited neighbours of the node being expanded
 };
 
 struct accept_all {
@@ -98,8 +99,16 @@ void search_layer(const graph& g, const Store& store, const typename Store::quer
     std::pop_heap(frontier.begin(), frontier.end(), frontier_order);
     frontier.pop_back();
 
+    // Two passes: first gather the unvisited neighbours and ask for their vectors to be
+    // fetched, then compute distances while those loads are in flight.
+    auto& fresh = sc.fresh;
+    fresh.clear();
     for (slot_t n : g.neighbors(c.slot, level)) {
       if (sc.visited.test_and_set(n)) continue;
+      fresh.push_back(n);
+      if constexpr (requires { store.prefetch(n); }) store.prefetch(n);
+    }
+    for (slot_t n : fresh) {
       const candidate nc{store.distance(q, n), n};
       if (results.size() < ef || closer(nc, results.front())) {
         frontier.push_back(nc);

@@ -134,8 +134,12 @@ export class IdbStore {
           if (old) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
         } catch (err) {
           // A synchronous throw (DataCloneError, QuotaExceededError in some engines): undo everything.
-          failure = err;
-          tx.abort();
+          try {
+            tx.abort();
+            failure = err;
+          } catch {
+            // Already aborted (the throw came from a request made after an abort): report that abort.
+          }
         }
       };
       await finished;

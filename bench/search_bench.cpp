@@ -1,0 +1,104 @@
+// Native search and insert benchmarks (Google Benchmark) on seeded clustered data.
+//
+//   BM_insert/<n>/<dim>/<quant>      inserts per second building an index of n vectors
+//   BM_search/<n>/<dim>/<quant>/<ef> one query per iteration; counters: recall@10 against brute force,
+//                                    p50_us / p99_us over every query timed in the run
+// quant: 0 = f32, 1 = sq8. Cosine metric, M = 16, ef_construction = 200, seed 42.
+// Indexes are built once per (n, dim, quant) and cached for the search cases.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "../tests/test_util.hpp"
+
+namespace {
+
+constexpr std::size_t n_queries = 1000;
+
+struct fixture {
+  std::vector<float> base, queries;
+  std::vector<pocketvec::id_t> ids;
+  std::vector<std::vector<pocketvec::id_t>> truth;
+  std::unique_ptr<pocketvec::index> idx;
+};
+
+pocketvec::index_params params(std::size_t dim, int quant) {
+  pocketvec::index_params p;
+  p.dim = dim;
+  p.metric_kind = pocketvec::metric::cosine;
+  p.quant = quant ? pocketvec::quantization::sq8 : pocketvec::quantization::none;
+  return p;
+}
+
+fixture& get_fixture(std::size_t n, std::size_t dim, int quant) {
+  static std::map<std::tuple<std::size_t, std::size_t, int>, fixture> cache;
+  auto [it, fresh] = cache.try_emplace({n, dim, quant});
+  fixture& f = it->second;
+  if (!fresh) return f;
+  f.base = pvtest::clustered(n + n_queries, dim, 100, 42);
+  f.queries.assign(f.base.begin() + static_cast<std::ptrdiff_t>(n * dim), f.base.end());
+  f.base.resize(n * dim);
+  f.idx = std::make_unique<pocketvec::index>(params(dim, quant));
+  f.ids = f.idx->insert_batch(f.base);
+  for (std::size_t q = 0; q < n_queries; ++q)
+    f.truth.push_back(pvtest::brute_force(pocketvec::metric::cosine, f.base, f.ids,
+                                          f.queries.data() + q * dim, dim, 10));
+  return f;
+}
+
+void BM_insert(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto dim = static_cast<std::size_t>(state.range(1));
+  const int quant = static_cast<int>(state.range(2));
+  const auto data = pvtest::clustered(n, dim, 100, 7);
+  for (auto _ : state) {
+    pocketvec::index idx(params(dim, quant));
+    idx.insert_batch(data);
+    benchmark::DoNotOptimize(idx.size());
+  }
+  state.counters["inserts_per_s"] = benchmark::Counter(
+      static_cast<double>(n) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void BM_search(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto dim = static_cast<std::size_t>(state.range(1));
+  const int quant = static_cast<int>(state.range(2));
+  const auto ef = static_cast<std::size_t>(state.range(3));
+  fixture& f = get_fixture(n, dim, quant);
+  std::vector<double> micros;
+  double recall = 0;
+  std::size_t q = 0;
+  for (auto _ : state) {
+    const float* query = f.queries.data() + (q % n_queries) * dim;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto hits = f.idx->search({query, dim}, 10, ef);
+    const auto t1 = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(hits.data());
+    micros.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    recall += pvtest::overlap(hits, f.truth[q % n_queries]);
+    ++q;
+  }
+  std::sort(micros.begin(), micros.end());
+  auto pct = [&](double p) { return micros[static_cast<std::size_t>(p * (micros.size() - 1))]; };
+  state.counters["recall@10"] = recall / static_cast<double>(q);
+  state.counters["p50_us"] = pct(0.50);
+  state.counters["p99_us"] = pct(0.99);
+  state.counters["bytes_per_vector"] =
+      static_cast<double>(f.idx->memory_bytes()) / static_cast<double>(n);
+}
+
+}  // namespace
+
+BENCHMARK(BM_insert)->Args({10000, 128, 0})->Args({10000, 128, 1})->Args({10000, 768, 0})
+    ->Args({10000, 768, 1})->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_search)
+    ->ArgsProduct({{10000}, {128, 768}, {0, 1}, {16, 64, 128}})
+    ->Args({100000, 768, 0, 64})->Args({100000, 768, 1, 64})
+    ->Unit(benchmark::kMicrosecond)->MinTime(0.5);
+
+BENCHMARK_MAIN();

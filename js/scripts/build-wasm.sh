@@ -3,6 +3,7 @@
 # Run by `npm run build:wasm` and by `prepack`. Environment:
 #   POCKETVEC_WASM_BUILD_DIR  CMake build folder (default: js/build/wasm, gitignored)
 #   POCKETVEC_WASM_OPT        -O3 (default) or -Oz
+#   POCKETVEC_SKIP_WASM_BUILD=1  use the dist/ already built (e.g. CI packing right after a build)
 # Prints the raw and gzip sizes of what is shipped.
 set -euo pipefail
 
@@ -12,6 +13,12 @@ build=${POCKETVEC_WASM_BUILD_DIR:-$js_dir/build/wasm}
 opt=${POCKETVEC_WASM_OPT:--O3}
 # Emscripten's JS optimizer (-O2 and up) needs acorn, which Debian installs here.
 export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}
+
+if [ "${POCKETVEC_SKIP_WASM_BUILD:-}" = 1 ]; then
+  [ -f "$js_dir/dist/pocketvec.js" ] && [ -f "$js_dir/dist/pocketvec.wasm" ] ||
+    { echo "build-wasm: POCKETVEC_SKIP_WASM_BUILD=1 but js/dist/ is empty" >&2; exit 1; }
+  exec bash "$js_dir/scripts/size-report.sh"
+fi
 
 command -v emcmake >/dev/null || { echo "build-wasm: emcmake not found (apt-get install emscripten)" >&2; exit 1; }
 emcmake cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOCKETVEC_BUILD_WASM=ON \

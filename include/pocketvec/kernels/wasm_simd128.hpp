@@ -1,0 +1,101 @@
+// pocketvec/kernels/wasm_simd128.hpp — distance kernels on WebAssembly SIMD (128-bit, -msimd128).
+//
+// `wasm128` has the backend interface of kernels/scalar.hpp (dot_f32, l2sq_f32, dot_f32_u8,
+// name) and computes the same sums in a different order (four f32x4 accumulators, then a
+// horizontal add), so results differ from the scalar oracle only by float rounding. Plain
+// mul + add: WASM SIMD has no fused multiply-add outside relaxed SIMD, which we cannot use.
+//
+// Invariants: pointers need no alignment (wasm loads are unaligned); any n including 0; reads
+// exactly a[0..n) / b[0..n) / c[0..n). Only compiled under Emscripten with -msimd128 (see
+// kernels/kernels.hpp). Depends on nothing else in pocketvec.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include <wasm_simd128.h>
+
+namespace pocketvec::kernels {
+
+namespace wasm128_detail {
+
+inline float hsum(v128_t v) noexcept {
+  return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+         (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+
+// u32 lanes holding 0..255 to f32. The signed conversion is exact for these values and, unlike
+// f32x4.convert_i32x4_u, is a single instruction on x86 engines (cvtdq2ps).
+inline v128_t to_f32(v128_t u32) noexcept { return wasm_f32x4_convert_i32x4(u32); }
+
+}  // namespace wasm128_detail
+
+struct wasm128 {
+  static constexpr const char* name = "wasm_simd128";
+
+  static float dot_f32(const float* a, const float* b, std::size_t n) noexcept {
+    v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+      acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
+      acc2 = wasm_f32x4_add(acc2, wasm_f32x4_mul(wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8)));
+      acc3 = wasm_f32x4_add(acc3, wasm_f32x4_mul(wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12)));
+    }
+    for (; i + 4 <= n; i += 4)
+      acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+    float sum = wasm128_detail::hsum(wasm_f32x4_add(wasm_f32x4_add(acc0, acc1), wasm_f32x4_add(acc2, acc3)));
+    for (; i < n; ++i) sum += a[i] * b[i];
+    return sum;
+  }
+
+  static float l2sq_f32(const float* a, const float* b, std::size_t n) noexcept {
+    v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const v128_t d0 = wasm_f32x4_sub(wasm_v128_load(a + i), wasm_v128_load(b + i));
+      const v128_t d1 = wasm_f32x4_sub(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4));
+      const v128_t d2 = wasm_f32x4_sub(wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8));
+      const v128_t d3 = wasm_f32x4_sub(wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12));
+      acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(d0, d0));
+      acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(d1, d1));
+      acc2 = wasm_f32x4_add(acc2, wasm_f32x4_mul(d2, d2));
+      acc3 = wasm_f32x4_add(acc3, wasm_f32x4_mul(d3, d3));
+    }
+    for (; i + 4 <= n; i += 4) {
+      const v128_t d = wasm_f32x4_sub(wasm_v128_load(a + i), wasm_v128_load(b + i));
+      acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(d, d));
+    }
+    float sum = wasm128_detail::hsum(wasm_f32x4_add(wasm_f32x4_add(acc0, acc1), wasm_f32x4_add(acc2, acc3)));
+    for (; i < n; ++i) {
+      const float d = a[i] - b[i];
+      sum += d * d;
+    }
+    return sum;
+  }
+
+  /// 16 codes per step: u8x16 -> two u16x8 -> four u32x4 -> four f32x4, one accumulator each.
+  static float dot_f32_u8(const float* w, const std::uint8_t* c, std::size_t n) noexcept {
+    using wasm128_detail::to_f32;
+    v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const v128_t bytes = wasm_v128_load(c + i);
+      const v128_t lo = wasm_u16x8_extend_low_u8x16(bytes);
+      const v128_t hi = wasm_u16x8_extend_high_u8x16(bytes);
+      acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(wasm_v128_load(w + i), to_f32(wasm_u32x4_extend_low_u16x8(lo))));
+      acc1 = wasm_f32x4_add(acc1, wasm_f32x4_mul(wasm_v128_load(w + i + 4), to_f32(wasm_u32x4_extend_high_u16x8(lo))));
+      acc2 = wasm_f32x4_add(acc2, wasm_f32x4_mul(wasm_v128_load(w + i + 8), to_f32(wasm_u32x4_extend_low_u16x8(hi))));
+      acc3 = wasm_f32x4_add(acc3, wasm_f32x4_mul(wasm_v128_load(w + i + 12), to_f32(wasm_u32x4_extend_high_u16x8(hi))));
+    }
+    for (; i + 4 <= n; i += 4) {
+      const v128_t u32 = wasm_u32x4_extend_low_u16x8(wasm_u16x8_extend_low_u8x16(wasm_v128_load32_zero(c + i)));
+      acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(wasm_v128_load(w + i), to_f32(u32)));
+    }
+    float sum = wasm128_detail::hsum(wasm_f32x4_add(wasm_f32x4_add(acc0, acc1), wasm_f32x4_add(acc2, acc3)));
+    for (; i < n; ++i) sum += w[i] * static_cast<float>(c[i]);
+    return sum;
+  }
+};
+
+}  // namespace pocketvec::kernels

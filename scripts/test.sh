@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${POCKETVEC_BUILD_DIR:-$root/build}
 jobs=${JOBS:-2}
-all_stages="native asan"
+all_stages="native asan wasm gate"
 stages=${STAGES:-$all_stages}
 export NODE_PATH=/usr/share/nodejs
 
@@ -29,6 +29,19 @@ stage_asan() {     # the same suite under AddressSanitizer + UndefinedBehaviorSa
   cmake_build "$build/asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOCKETVEC_SANITIZE=address,undefined
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$build/asan" --no-tests=error --output-on-failure -j "$jobs" -E '^consumer\.'
+}
+
+stage_wasm() {     # the same Catch2 suite compiled with em++ (wasm SIMD kernels), run under Node
+  local dir=$build/wasm-tests
+  mkdir -p "$dir"
+  emcmake cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPOCKETVEC_INSTALL=OFF \
+    -DCMAKE_CROSSCOMPILING_EMULATOR=/usr/bin/node > "$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
+  cmake --build "$dir" -j "$jobs" --target pocketvec_tests
+  ctest --test-dir "$dir" --no-tests=error --output-on-failure -j "$jobs"
+}
+
+stage_gate() {     # instruction-count + recall regression gate (valgrind callgrind)
+  bash "$root/scripts/bench-gate.sh" "$build/gate"
 }
 
 failed=()

@@ -204,24 +204,24 @@ describe('Index: lifetime and memory', () => {
   });
 
   test('indexes built while memory grows keep correct data (no stale heap views)', async () => {
-    // 4 indexes x 6000 x 256 floats = 24 MB of vectors: memory grows several times past its 16 MB start,
-    // between staging and reading back.
-    const dim = 256, n = 6000;
+    // 4 indexes x 4000 x 256 floats = 16 MB of vectors plus graphs: memory grows several times past its
+    // 16 MB start, between staging inputs and reading results back.
+    const dim = 256, n = 4000;
     const indexes = [];
     const flats = [];
     for (let j = 0; j < 4; j++) {
-      const index = await Index.create({ dim, m: 8, efConstruction: 20 });
+      const index = await Index.create({ dim, m: 16, efConstruction: 64 });
       const flat = randomVectors(n, dim, 100 + j);
       // Alternate single inserts and batches so both paths stage while memory grows.
-      for (let i = 0; i < 100; i++) index.insert(row(flat, dim, i));
-      index.insertBatch(flat.subarray(100 * dim));
+      for (let i = 0; i < 100; i++) assert.equal(index.insert(row(flat, dim, i)), i);
+      assert.deepEqual([...index.insertBatch(flat.subarray(100 * dim))], Array.from({ length: n - 100 }, (_, i) => i + 100));
       indexes.push(index);
       flats.push(flat);
     }
     for (let j = 0; j < 4; j++) {
+      for (let i = 0; i < n; i += 7) assert.deepEqual(indexes[j].get(i), row(flats[j], dim, i));
       for (const i of [0, 99, 100, 3000, n - 1]) {
-        assert.deepEqual(indexes[j].get(i), row(flats[j], dim, i));
-        const hit = indexes[j].search(row(flats[j], dim, i), 1, { ef: 64 })[0];
+        const hit = indexes[j].search(row(flats[j], dim, i), 1, { ef: 256 })[0];
         assert.deepEqual(hit, { id: i, distance: 0 });
       }
     }

@@ -129,6 +129,45 @@ describe('Index: ids, upsert, delete, compact', () => {
   });
 });
 
+describe('Index: SQ8 quantization', () => {
+  test('sq8 search keeps recall@10 >= 0.9 against exact brute force, in about half the memory', async () => {
+    const dim = 128, n = 1000;
+    const flat = randomVectors(n, dim, 40);
+    const sq8 = await Index.create({ dim, quantization: 'sq8', sq8TrainingSize: 200 });
+    const f32 = await Index.create({ dim });
+    assert.equal(sq8.quantization, 'sq8');
+    const ids = sq8.insertBatch(flat);
+    f32.insertBatch(flat);
+    const model = new Map([...ids].map((id, i) => [id, row(flat, dim, i)]));
+    const queries = randomVectors(20, dim, 41);
+    let found = 0;
+    for (let q = 0; q < 20; q++) {
+      const query = row(queries, dim, q);
+      const exact = new Set(bruteForce('l2', model, query, 10).map((h) => h.id));
+      found += sq8.search(query, 10, { ef: 200 }).filter((h) => exact.has(h.id)).length;
+    }
+    assert.ok(found / 200 >= 0.9, `recall@10 ${found / 200}`);
+    assert.ok(sq8.memoryBytes < 0.7 * f32.memoryBytes, `sq8 ${sq8.memoryBytes} B vs f32 ${f32.memoryBytes} B`);
+    // get() decodes: within one quantization step of the input (range [-1, 1) over 255 steps).
+    const decoded = sq8.get(ids[3]);
+    row(flat, dim, 3).forEach((x, i) => assert.ok(Math.abs(decoded[i] - x) <= 2 / 255 + 1e-6, `dim ${i}: ${decoded[i]} vs ${x}`));
+    sq8.dispose();
+    f32.dispose();
+  });
+
+  test('train() takes rows of dim floats on sq8 indexes only', async () => {
+    const sq8 = await Index.create({ dim: 4, quantization: 'sq8' });
+    sq8.train(randomVectors(50, 4, 42));
+    const id = sq8.insert(new Float32Array([0.5, -0.5, 0.25, 0]));
+    assert.equal(sq8.search(new Float32Array([0.5, -0.5, 0.25, 0]), 1)[0].id, id);
+    assert.throws(() => sq8.train(new Float32Array(6)), (e) => e.code === 'dimension_mismatch');
+    const plain = await Index.create({ dim: 4 });
+    assert.throws(() => plain.train(randomVectors(50, 4, 42)), (e) => e.code === 'invalid_argument');
+    sq8.dispose();
+    plain.dispose();
+  });
+});
+
 describe('Index: properties', () => {
   test('options are reported back, with defaults', async () => {
     const index = await Index.create({ dim: 768, metric: 'cosine', m: 12, efConstruction: 100, efSearch: 32, seed: 9 });

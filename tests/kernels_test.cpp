@@ -54,6 +54,8 @@ void for_each_backend(F&& f) {
 constexpr std::size_t dims[] = {0,  1,  2,  3,  4,   5,   7,   8,   15,  16,  17,   31,
                                 32, 33, 63, 64, 65, 127, 128, 129, 768, 784, 1536, 4096};
 
+constexpr std::size_t offsets[] = {0, 1};  // elements: misaligns by one float / one byte
+
 class data_source {
  public:
   explicit data_source(std::uint32_t seed) : gen_(seed) {}
@@ -146,8 +148,8 @@ TEST_CASE("kernels: dot_f32 matches the scalar reference", "[kernels]") {
   for_each_backend([]<class K>(std::type_identity<K>) {
     data_source src(1234);
     for (const std::size_t n : dims) {
-      for (const std::size_t off_a : {0, 1}) {
-        for (const std::size_t off_b : {0, 1}) {
+      for (const std::size_t off_a : offsets) {
+        for (const std::size_t off_b : offsets) {
           const auto a = random_floats(src, off_a, n);
           const auto b = random_floats(src, off_b, n);
           const float* pa = a.data() + off_a;
@@ -164,8 +166,8 @@ TEST_CASE("kernels: l2sq_f32 matches the scalar reference", "[kernels]") {
   for_each_backend([]<class K>(std::type_identity<K>) {
     data_source src(5678);
     for (const std::size_t n : dims) {
-      for (const std::size_t off_a : {0, 1}) {
-        for (const std::size_t off_b : {0, 1}) {
+      for (const std::size_t off_a : offsets) {
+        for (const std::size_t off_b : offsets) {
           const auto a = random_floats(src, off_a, n);
           const auto b = random_floats(src, off_b, n);
           const float* pa = a.data() + off_a;
@@ -182,8 +184,8 @@ TEST_CASE("kernels: dot_f32_u8 matches the scalar reference", "[kernels]") {
   for_each_backend([]<class K>(std::type_identity<K>) {
     data_source src(9012);
     for (const std::size_t n : dims) {
-      for (const std::size_t off_w : {0, 1}) {
-        for (const std::size_t off_c : {0, 1}) {
+      for (const std::size_t off_w : offsets) {
+        for (const std::size_t off_c : offsets) {
           const auto w = random_floats(src, off_w, n);
           const auto c = random_codes(src, off_c, n);
           const float* pw = w.data() + off_w;

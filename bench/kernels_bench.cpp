@@ -1,16 +1,20 @@
 // Distance-kernel micro-benchmark (Google Benchmark): kernels::scalar vs kernels::best.
 //
-//   <kernel>/<backend>/<dim>     e.g. dot_f32_u8/xsimd/sse2/768
+//   <kernel>/<backend>/<dim>       e.g. dot_f32_u8/xsimd/sse2/768
+//   <kernel>/<backend>/<dim>/hot   the same with an L1-resident pool: kernel arithmetic only
 // One call per iteration: a fixed query (stays in L1, like the prepared query of a search) against
 // a stored vector drawn from a pool larger than L2 (8 MiB; L3-sized caches may still hold it), so
 // the numbers include the cache misses a graph search pays. The pool index advances by an odd
 // stride under a power-of-two mask: a full cycle over the pool that jumps between unrelated
 // vectors, as graph search does, instead of a sequential stream the prefetcher would hide.
+// The /hot variants (8 KiB pool) separate kernel speed from memory behaviour, which on a shared
+// machine is the noisier part.
 // Counters: bytes = both operands' bytes per call; items = vector elements (dimensions) per call.
 // The backend under `best` follows the compiler flags (SSE2 by default; configure with
 // -DCMAKE_CXX_FLAGS=-march=native to see AVX2).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -26,7 +30,8 @@ namespace {
 
 namespace pk = pocketvec::kernels;
 
-constexpr std::size_t pool_bytes = std::size_t{8} << 20;
+constexpr std::size_t cold_pool_bytes = std::size_t{8} << 20;
+constexpr std::size_t hot_pool_bytes = std::size_t{8} << 10;
 constexpr std::size_t stride = 40503;  // odd, so i * stride & mask visits every vector once per cycle
 constexpr std::size_t bench_dims[] = {128, 768, 1536};
 
@@ -39,8 +44,8 @@ struct pool {
 };
 
 template <class T>
-pool<T> make_pool(std::size_t dim, std::uint32_t seed) {
-  const std::size_t count = std::bit_ceil(pool_bytes / (dim * sizeof(T)));
+pool<T> make_pool(std::size_t dim, std::size_t bytes, std::uint32_t seed) {
+  const std::size_t count = std::bit_ceil(std::max<std::size_t>(1, bytes / (dim * sizeof(T))));
   pool<T> p{std::vector<T>(count * dim), dim, count - 1};
   std::mt19937 gen(seed);
   for (auto& x : p.data) {
@@ -66,8 +71,8 @@ void set_counters(benchmark::State& state, std::size_t dim, std::size_t bytes_pe
 }
 
 template <class K>
-void bm_dot_f32(benchmark::State& state, std::size_t dim) {
-  const auto p = make_pool<float>(dim, 1);
+void bm_dot_f32(benchmark::State& state, std::size_t dim, std::size_t pool_bytes) {
+  const auto p = make_pool<float>(dim, pool_bytes, 1);
   const auto q = make_query(dim);
   std::size_t i = 0;
   for (auto _ : state) {
@@ -78,8 +83,8 @@ void bm_dot_f32(benchmark::State& state, std::size_t dim) {
 }
 
 template <class K>
-void bm_l2sq_f32(benchmark::State& state, std::size_t dim) {
-  const auto p = make_pool<float>(dim, 2);
+void bm_l2sq_f32(benchmark::State& state, std::size_t dim, std::size_t pool_bytes) {
+  const auto p = make_pool<float>(dim, pool_bytes, 2);
   const auto q = make_query(dim);
   std::size_t i = 0;
   for (auto _ : state) {
@@ -90,8 +95,8 @@ void bm_l2sq_f32(benchmark::State& state, std::size_t dim) {
 }
 
 template <class K>
-void bm_dot_f32_u8(benchmark::State& state, std::size_t dim) {
-  const auto p = make_pool<std::uint8_t>(dim, 3);
+void bm_dot_f32_u8(benchmark::State& state, std::size_t dim, std::size_t pool_bytes) {
+  const auto p = make_pool<std::uint8_t>(dim, pool_bytes, 3);
   const auto q = make_query(dim);
   std::size_t i = 0;
   for (auto _ : state) {
@@ -103,11 +108,14 @@ void bm_dot_f32_u8(benchmark::State& state, std::size_t dim) {
 
 template <class K>
 void register_backend() {
-  for (const std::size_t dim : bench_dims) {
-    const std::string suffix = std::string("/") + K::name + "/" + std::to_string(dim);
-    benchmark::RegisterBenchmark(("dot_f32" + suffix).c_str(), bm_dot_f32<K>, dim);
-    benchmark::RegisterBenchmark(("l2sq_f32" + suffix).c_str(), bm_l2sq_f32<K>, dim);
-    benchmark::RegisterBenchmark(("dot_f32_u8" + suffix).c_str(), bm_dot_f32_u8<K>, dim);
+  for (const bool hot : {false, true}) {
+    const std::size_t bytes = hot ? hot_pool_bytes : cold_pool_bytes;
+    for (const std::size_t dim : bench_dims) {
+      const std::string suffix = std::string("/") + K::name + "/" + std::to_string(dim) + (hot ? "/hot" : "");
+      benchmark::RegisterBenchmark(("dot_f32" + suffix).c_str(), bm_dot_f32<K>, dim, bytes);
+      benchmark::RegisterBenchmark(("l2sq_f32" + suffix).c_str(), bm_l2sq_f32<K>, dim, bytes);
+      benchmark::RegisterBenchmark(("dot_f32_u8" + suffix).c_str(), bm_dot_f32_u8<K>, dim, bytes);
+    }
   }
 }
 

@@ -28,6 +28,7 @@
 #include "hnsw/search.hpp"
 #include "id_map.hpp"
 #include "metric.hpp"
+#include "sq8.hpp"
 #include "storage.hpp"
 
 namespace pocketvec {
@@ -423,7 +424,8 @@ class index {
  private:
   using variant_type =
       std::variant<basic_index<f32_store<metric::l2>>, basic_index<f32_store<metric::cosine>>,
-                   basic_index<f32_store<metric::ip>>>;
+                   basic_index<f32_store<metric::ip>>, basic_index<sq8_store<metric::l2>>,
+                   basic_index<sq8_store<metric::cosine>>, basic_index<sq8_store<metric::ip>>>;
 
   static variant_type make(const index_params& p) {
     detail::check_params(p);
@@ -437,6 +439,8 @@ class index {
 
   template <metric M>
   static variant_type make_with(const index_params& p) {
+    if (p.quant == quantization::sq8)
+      return basic_index<sq8_store<M>>(p, sq8_store<M>(p.dim, p.sq8_training_size, p.sq8_rerank));
     return basic_index<f32_store<M>>(p, f32_store<M>(p.dim));
   }
 

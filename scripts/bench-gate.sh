@@ -19,8 +19,9 @@ for kind in f32 sq8; do
   valgrind --tool=callgrind --callgrind-out-file="$out/$kind.callgrind" "$out/pv_gate" "$kind" \
     > "$out/$kind.txt" 2> "$out/$kind.valgrind.log"
   recall=$(awk '{print $3}' "$out/$kind.txt")
-  callgrind_annotate --inclusive=yes "$out/$kind.callgrind" > "$out/$kind.annotate.txt"
-  count() { grep -m1 "$1" "$out/$kind.annotate.txt" | awk '{gsub(",", "", $1); print $1}'; }
+  callgrind_annotate --inclusive=yes --threshold=100 "$out/$kind.callgrind" > "$out/$kind.annotate.txt"
+  # the inclusive-cost line of a function: "1,234 (5.6%)  file:function"
+  count() { grep -m1 -E "^ *[0-9,]+ \( *[0-9.]+%\)  .*$1" "$out/$kind.annotate.txt" | awk '{gsub(",", "", $1); print $1}'; }
   build=$(count gate_build)
   search=$(count gate_search)
   echo "$kind build $build search $search recall $recall" | tee -a "$out/current.txt"

@@ -44,7 +44,9 @@ class sq8_quantizer {
  public:
   sq8_quantizer() = default;
   sq8_quantizer(std::vector<float> lo, std::vector<float> step)
-      : lo_(std::move(lo)), step_(std::move(step)) {}
+      : lo_(std::move(lo)), step_(std::move(step)) {
+    set_wide();
+  }
 
   /// Learns [min, max] per dimension from n rows of `dim` floats (n >= 1, all finite).
   void train(const float* rows, std::size_t n, std::size_t dim) {
@@ -62,6 +64,7 @@ class sq8_quantizer {
       lo_[i] = static_cast<float>(lo[i]);
       step_[i] = static_cast<float>((hi[i] - lo[i]) / 255.0);
     }
+    set_wide();
   }
 
   std::size_t dim() const noexcept { return lo_.size(); }
@@ -85,13 +88,21 @@ class sq8_quantizer {
   }
 
   float level(std::size_t i, std::uint8_t c) const noexcept {
-    const double x = double{lo_[i]} + double{step_[i]} * c;
+    if (!wide_) return lo_[i] + step_[i] * static_cast<float>(c);
     constexpr double fmax = std::numeric_limits<float>::max();
-    return static_cast<float>(std::clamp(x, -fmax, fmax));
+    return static_cast<float>(std::clamp(double{lo_[i]} + double{step_[i]} * c, -fmax, fmax));
   }
 
  private:
+  // Ranges so wide that step·c can overflow a float (|values| near FLT_MAX) decode in double.
+  void set_wide() noexcept {
+    wide_ = false;
+    for (std::size_t i = 0; i < lo_.size(); ++i)
+      wide_ |= std::abs(double{lo_[i]}) + 255.0 * std::abs(double{step_[i]}) > 1e37;
+  }
+
   std::vector<float> lo_, step_;
+  bool wide_ = false;
 };
 
 /// The SQ8 store: dim() bytes per vector once trained (+4 bytes under l2).
@@ -184,16 +195,10 @@ class sq8_store {
     q.v = v;
     if (!trained_) return;
     q.w.resize(dim_);
-    const auto lo = q_.lo();
-    const auto step = q_.step();
-    double bias = 0, norm2 = 0;
-    for (std::size_t i = 0; i < dim_; ++i) {
-      q.w[i] = v[i] * step[i];
-      bias += double{v[i]} * lo[i];
-      norm2 += double{v[i]} * v[i];
-    }
-    q.bias = static_cast<float>(bias);
-    q.norm2 = static_cast<float>(norm2);
+    const float* step = q_.step().data();
+    for (std::size_t i = 0; i < dim_; ++i) q.w[i] = v[i] * step[i];
+    q.bias = Kernels::dot_f32(v, q_.lo().data(), dim_);
+    if constexpr (M == metric::l2) q.norm2 = Kernels::dot_f32(v, v, dim_);
   }
 
   float distance(const query_type& q, slot_t s) const noexcept {

@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${POCKETVEC_BUILD_DIR:-$root/build}
 jobs=${JOBS:-2}
-all_stages="native asan wasm gate"
+all_stages="native asan wasm js gate"
 stages=${STAGES:-$all_stages}
 export NODE_PATH=/usr/share/nodejs
 
@@ -38,6 +38,17 @@ stage_wasm() {     # the same Catch2 suite compiled with em++ (wasm SIMD kernels
     -DCMAKE_CROSSCOMPILING_EMULATOR=/usr/bin/node > "$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
   cmake --build "$dir" -j "$jobs" --target pocketvec_tests
   ctest --test-dir "$dir" --no-tests=error --output-on-failure -j "$jobs"
+}
+
+stage_js() {       # the npm package: WASM module, node:test suites, real chromium, packed-tarball consumers
+  (
+    cd "$root/js"
+    npm ci --prefer-offline --no-audit --no-fund
+    POCKETVEC_WASM_BUILD_DIR="$build/wasm-module" npm run build:wasm
+    npm test
+    POCKETVEC_ARTIFACTS_DIR="$build/artifacts" npm run test:browser
+    POCKETVEC_SKIP_WASM_BUILD=1 npm run test:consumer
+  )
 }
 
 stage_gate() {     # instruction-count + recall regression gate (valgrind callgrind)

@@ -2,7 +2,7 @@
 # Builds the WASM module with Emscripten and copies it into js/dist/ (what `npm pack` ships).
 # Run by `npm run build:wasm` and by `prepack`. Environment:
 #   POCKETVEC_WASM_BUILD_DIR  CMake build folder (default: js/build/wasm, gitignored)
-#   POCKETVEC_WASM_OPT        -O3 (default) or -Oz
+#   POCKETVEC_WASM_COMPILE_OPT / POCKETVEC_WASM_LINK_OPT   default -O2 / -O3 (see wasm/CMakeLists.txt)
 #   POCKETVEC_SKIP_WASM_BUILD=1  use the dist/ already built (e.g. CI packing right after a build)
 # Prints the raw and gzip sizes of what is shipped.
 set -euo pipefail
@@ -10,7 +10,8 @@ set -euo pipefail
 js_dir=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$js_dir/.." && pwd)
 build=${POCKETVEC_WASM_BUILD_DIR:-$js_dir/build/wasm}
-opt=${POCKETVEC_WASM_OPT:--O3}
+compile_opt=${POCKETVEC_WASM_COMPILE_OPT:--O2}
+link_opt=${POCKETVEC_WASM_LINK_OPT:--O3}
 # Emscripten's JS optimizer (-O2 and up) needs acorn, which Debian installs here.
 export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}
 
@@ -22,7 +23,7 @@ fi
 
 command -v emcmake >/dev/null || { echo "build-wasm: emcmake not found (apt-get install emscripten)" >&2; exit 1; }
 emcmake cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOCKETVEC_BUILD_WASM=ON \
-  -DPOCKETVEC_BUILD_TESTS=OFF -DPOCKETVEC_INSTALL=OFF "-DPOCKETVEC_WASM_OPT=$opt" >/dev/null
+  -DPOCKETVEC_BUILD_TESTS=OFF -DPOCKETVEC_INSTALL=OFF "-DPOCKETVEC_WASM_COMPILE_OPT=$compile_opt" "-DPOCKETVEC_WASM_LINK_OPT=$link_opt" >/dev/null
 cmake --build "$build" --target pocketvec_wasm -j2
 
 mkdir -p "$js_dir/dist"

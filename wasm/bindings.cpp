@@ -6,9 +6,13 @@
 //   - Inputs: JS asks for a view of n floats or bytes (`stageF32(n)`, `stageBytes(n)`), fills it with
 //     one TypedArray.set, then calls the operation, which reads the staged data. The view is created
 //     after the buffer is (re)allocated, so memory growth cannot leave it stale; JS never keeps it.
+//   - Search, the hot call, skips the staging call: the adapter owns a query buffer of dim() floats
+//     that never moves while the index lives (`queryAddress()`); JS writes the query there through the
+//     module's current HEAPF32 (re-read at every call, so never a view of a grown-away buffer) and
+//     makes one call, which returns where the answer is; JS reads it through HEAPU32/HEAPF32 at once.
 //   - Outputs: results land in C++-owned buffers (`out_u32_`, `out_f32_`, `bytes_`) that JS views
 //     with a typed_memory_view and copies out with .slice() at once, before any call can grow memory.
-//     A search result is packed as (id, distance bits) u32 pairs so one view carries the whole answer.
+//     A search answer is packed as (id, distance bits) u32 pairs after a count, read in place.
 //   - Errors: no C++ exception and no JS exception crosses the boundary. Every entry point runs in
 //     guard(), which turns pocketvec::error / std::bad_alloc / std::exception into a negative status
 //     (-errc) and keeps the message for lastError(); js/src/index.js turns that into a PocketvecError.
@@ -61,6 +65,7 @@ class wasm_index {
       p.sq8_training_size = sq8_training_size;
       p.sq8_rerank = sq8_rerank;
       index_.emplace(p);
+      query_.assign(p.dim, 0.0f);
       return 0;
     });
   }
@@ -85,17 +90,23 @@ class wasm_index {
       return static_cast<int>(ids.size());
     });
   }
-  int search(std::size_t k, std::size_t ef) {
-    return status([&] {
-      const auto hits = ix().search(in_f32_, k, ef);
-      out_u32_.resize(2 * hits.size());
+  // Searches the query JS wrote at queryAddress(). Returns the byte address of the answer in out_u32_
+  // — [count, id0, distance0 bits, id1, ...] — which JS reads through HEAPU32/HEAPF32 before its next
+  // call; or -errc. Returning a number, not a view, saves creating and slicing a typed array per call.
+  double search(std::size_t k, std::size_t ef) {
+    return guard([&] {
+      const auto hits = ix().search(query_, k, ef);
+      out_u32_.resize(1 + 2 * hits.size());
+      out_u32_[0] = static_cast<std::uint32_t>(hits.size());
       for (std::size_t i = 0; i < hits.size(); ++i) {
-        out_u32_[2 * i] = hits[i].id;
-        std::memcpy(&out_u32_[2 * i + 1], &hits[i].distance, sizeof(float));
+        out_u32_[1 + 2 * i] = hits[i].id;
+        std::memcpy(&out_u32_[2 + 2 * i], &hits[i].distance, sizeof(float));
       }
-      return static_cast<int>(hits.size());
+      return static_cast<double>(reinterpret_cast<std::uintptr_t>(out_u32_.data()));
     });
   }
+  /// Byte address of the dim() floats search() reads; fixed for the life of the index.
+  std::uintptr_t query_address() const { return reinterpret_cast<std::uintptr_t>(query_.data()); }
   int erase(std::uint32_t id) {
     return status([&] { ix().erase(id); return 0; });
   }
@@ -118,6 +129,7 @@ class wasm_index {
   int load() {
     return status([&] {
       index_.emplace(pocketvec::index::load(bytes_));
+      query_.assign(index_->dim(), 0.0f);
       release_bytes();
       return 0;
     });
@@ -208,8 +220,8 @@ class wasm_index {
     if (in_f32_.capacity() > (1u << 20)) std::vector<float>().swap(in_f32_);
   }
   std::size_t buffer_bytes() const {
-    return in_f32_.capacity() * sizeof(float) + out_u32_.capacity() * sizeof(std::uint32_t) +
-           out_f32_.capacity() * sizeof(float) + bytes_.capacity();
+    return (in_f32_.capacity() + out_f32_.capacity() + query_.capacity()) * sizeof(float) +
+           out_u32_.capacity() * sizeof(std::uint32_t) + bytes_.capacity();
   }
 
   std::optional<pocketvec::index> index_;
@@ -217,6 +229,7 @@ class wasm_index {
   std::vector<std::uint32_t> out_u32_;
   std::vector<float> out_f32_;
   std::vector<std::uint8_t> bytes_;
+  std::vector<float> query_;  // dim() floats; allocated once per index, so its address is stable
   std::string last_error_;
 };
 
@@ -234,6 +247,7 @@ EMSCRIPTEN_BINDINGS(pocketvec) {
       .function("upsert", &wasm_index::upsert)
       .function("insertBatch", &wasm_index::insert_batch)
       .function("search", &wasm_index::search)
+      .function("queryAddress", &wasm_index::query_address)
       .function("erase", &wasm_index::erase)
       .function("contains", &wasm_index::contains)
       .function("get", &wasm_index::get)

@@ -1,7 +1,7 @@
 // Per-call overhead of Index.search from JS: the same index and queries as wasm/search_timing.cpp
 // (which times index::search inside WebAssembly, with no JS boundary); the difference is what the
-// binding costs per call (argument checks, staging the query, the embind call, copying results out
-// and building the hit objects).
+// binding costs per call (argument checks, writing the query into the heap, the embind call, copying
+// results out and building the hit objects).
 // Usage: node --no-liftoff bench/search-overhead.mjs [dim=32] [n=1000] [k=10] [iterations=20000]
 //   then: node --no-liftoff <wasm build>/wasm/pocketvec_search_timing.js with the same arguments.
 import { Index } from '../src/node.js';
@@ -34,17 +34,18 @@ function time(label, fn) {
   return ns;
 }
 
-// The bare binding: a raw handle, no argument checks and no hit objects.
+// The bare binding: a raw handle, no argument checks and no hit objects (query written into the heap,
+// one embind call, the nearest distance read from the heap).
 const module = await loadModule();
 const raw = new module._WasmIndex();
 raw.init(dim, 'l2', 'none', 16, 200, 64, 42, 0.3, 1000, false);
 raw.stageF32(data.length).set(data);
 raw.insertBatch();
+const queryIndex = raw.queryAddress() / 4;
 function rawSearch(i) {
-  raw.stageF32(dim).set(query(i));
-  raw.search(k, 0);
-  const pairs = raw.resultsU32().slice();
-  return new Float32Array(pairs.buffer)[1];
+  module.HEAPF32.set(query(i), queryIndex);
+  const base = raw.search(k, 0) / 4;
+  return module.HEAPF32[base + 2];
 }
 
 // Interleaved rounds; the minimum is the least disturbed by other work on the machine.

@@ -2,9 +2,12 @@
 //
 // Boundary rules, kept in this one file:
 //   - Vectors are Float32Arrays, copied into a WASM buffer with one TypedArray.set (stageF32 returns a
-//     fresh view each time, so memory growth can never leave a stale one behind).
-//   - Results are copied out of C++-owned buffers with .slice() straight after the call that filled
-//     them, before anything can grow memory.
+//     fresh view each time, so memory growth can never leave a stale one behind). search() writes its
+//     query straight to the adapter's fixed query buffer through module.HEAPF32, read at each call
+//     (Emscripten replaces it when memory grows), and makes a single embind call.
+//   - Results are copied out of C++-owned buffers (.slice() of a view, or reads through the module's
+//     current HEAPU32/HEAPF32 for search) straight after the call that filled them, before anything
+//     can grow memory.
 //   - Every bindings call that can fail returns a number: >= 0 is the result, < 0 is -errc; check()
 //     turns it into a PocketvecError with the C++ message. The index is unchanged by a failed call.
 //   - Integers are checked here to be integers in [0, 2^32) (embind would silently wrap them); the
@@ -83,16 +86,22 @@ export function defineIndex(loadModule) {
       handle.delete();
       throw err;
     }
-    return new Index(INTERNAL, handle);
+    return new Index(INTERNAL, handle, module);
   }
 
   class Index {
     #h; // the embind handle; null after dispose()
+    #module; // the Emscripten module, for HEAPF32
+    #dim; // fixed for the life of an index
+    #queryIndex; // float index of the adapter's query buffer in HEAPF32
 
     /** Use Index.create(), Index.fromBytes() or Index.load(). */
-    constructor(token, handle) {
+    constructor(token, handle, module) {
       if (token !== INTERNAL) throw new TypeError('use Index.create(), Index.fromBytes() or Index.load()');
       this.#h = handle;
+      this.#module = module;
+      this.#dim = handle.dim();
+      this.#queryIndex = handle.queryAddress() / Float32Array.BYTES_PER_ELEMENT;
       finalizer.register(this, handle, this);
     }
 
@@ -220,13 +229,19 @@ export function defineIndex(loadModule) {
       f32Array(query, 'query');
       u32(k, 'k');
       u32(ef, 'ef');
-      this.#stage(h, query);
-      const n = this.#check(h.search(k, ef));
-      // (id, distance bits) pairs: one view, one copy, then reinterpret the copy's floats.
-      const ids = h.resultsU32().slice();
-      const distances = new Float32Array(ids.buffer);
+      if (query.length !== this.#dim) {
+        throw new PocketvecError('dimension_mismatch', `dimension mismatch: index has ${this.#dim}, query has ${query.length}`);
+      }
+      this.#module.HEAPF32.set(query, this.#queryIndex);
+      const address = h.search(k, ef);
+      if (address < 0) throw errorFromStatus(address, h.lastError());
+      // [count, id, distance bits, id, ...] in the heap; read now, before any other call.
+      const heapU32 = this.#module.HEAPU32;
+      const heapF32 = this.#module.HEAPF32;
+      const base = address / 4;
+      const n = heapU32[base];
       const hits = new Array(n);
-      for (let i = 0; i < n; i++) hits[i] = { id: ids[2 * i], distance: distances[2 * i + 1] };
+      for (let i = 0; i < n; i++) hits[i] = { id: heapU32[base + 1 + 2 * i], distance: heapF32[base + 2 + 2 * i] };
       return hits;
     }
 

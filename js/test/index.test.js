@@ -256,6 +256,9 @@ describe('Index: lifetime and memory', () => {
       assert.deepEqual([...index.insertBatch(flat.subarray(100 * dim))], Array.from({ length: n - 100 }, (_, i) => i + 100));
       indexes.push(index);
       flats.push(flat);
+      // Memory has just grown: search (which reads results through the module's heap views) must
+      // see the current buffer, for the older indexes too.
+      assert.deepEqual(indexes[0].search(row(flats[0], dim, 5), 1, { ef: 256 })[0], { id: 5, distance: 0 });
     }
     for (let j = 0; j < 4; j++) {
       for (let i = 0; i < n; i += 7) assert.deepEqual(indexes[j].get(i), row(flats[j], dim, i));

@@ -8,14 +8,14 @@
 //        --queries 1000 --warmup 100 --sweep 16,32,64,128,256 --out results.json
 //   node bench/js/run.mjs --quick          # CI smoke run: 5k x 128, 200 queries, one pass
 
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ALIASES, LIBS } from './adapters/index.mjs';
-import { DATASETS, prepareDataset } from './lib/data.mjs';
+import { DATASETS, GT_K, prepareDataset } from './lib/data.mjs';
 import { renderMarkdown } from './lib/report.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -31,9 +31,15 @@ const USAGE = `usage: node bench/js/run.mjs [options]
   --warmup N             untimed queries first (default 100)
   --repeats N            timed passes; each statistic is the median over passes (default 3)
   --sweep E,E,...        ef values for the recall/latency curve (default 16,32,64,128,256; "none" to skip)
-  --k N                  neighbours per query (default 10)
+  --timeout-min N        give up on a library/config after N minutes and say so in the table
+                         (default 0: no limit)
+  --sweep-config LABEL   sweep this config instead of each library's own choice (usually 'matched');
+                         for edgevec, whose ef is fixed at build time, every sweep point is a rebuild
+  --k N                  neighbours per query, 1..10 (default 10)
   --out FILE             JSON results (default bench/js/results-<dataset>.json)
   --md FILE              Markdown report (default: print to stdout)
+  --merge FILE           start from an earlier results JSON of the same data set and parameters and
+                         replace only the library/config rows measured now (e.g. re-run pocketvec alone)
   --quick                CI smoke run: synthetic-quick (5k x 128), 200 queries, 20 warm-up, 1 pass, sweep 16,64`;
 
 function parseCli(argv) {
@@ -50,6 +56,9 @@ function parseCli(argv) {
       k: { type: 'string' },
       out: { type: 'string' },
       md: { type: 'string' },
+      merge: { type: 'string' },
+      'sweep-config': { type: 'string' },
+      'timeout-min': { type: 'string' },
       quick: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -71,6 +80,9 @@ function parseCli(argv) {
   for (const l of libs) if (!LIBS[l]) throw new Error(`unknown library "${l}" (${Object.keys(LIBS).join(', ')})`);
   const sweepArg = values.sweep ?? (quick ? '16,64' : '16,32,64,128,256');
   const sweep = sweepArg === 'none' ? [] : sweepArg.split(',').map((e) => int('sweep', e, 0, 1));
+  const k = int('k', values.k, 10, 1);
+  if (k > GT_K) throw new Error(`--k must be at most ${GT_K} (the cached ground truth holds ${GT_K} neighbours)`);
+  if (values.merge && datasets.length !== 1) throw new Error('--merge takes exactly one --dataset');
   return {
     datasets,
     libs,
@@ -79,9 +91,12 @@ function parseCli(argv) {
     warmup: int('warmup', values.warmup, quick ? 20 : 100),
     repeats: int('repeats', values.repeats, quick ? 1 : 3, 1),
     sweep,
-    k: int('k', values.k, 10, 1),
+    k,
     out: values.out,
     md: values.md,
+    merge: values.merge,
+    sweepConfig: values['sweep-config'] ?? null,
+    timeoutMin: int('timeout-min', values['timeout-min'], 0),
     quick,
   };
 }
@@ -105,25 +120,60 @@ function outputPath(opts, dataset) {
   return opts.out.replace(/(\.json)?$/, `-${dataset}.json`);
 }
 
-function runWorker(job) {
+/**
+ * Rows of `earlier` that were not measured again are kept; the earlier run's machine and times are
+ * recorded under `mergedFrom` so the report can say that rows come from different runs.
+ */
+function mergeInto(run, earlier) {
+  if (earlier.dataset?.name !== run.dataset.name) throw new Error(`--merge file is for ${earlier.dataset?.name}, not ${run.dataset.name}`);
+  // The sweep may differ (each row carries its own sweep points); the measurement protocol may not.
+  const protocol = ({ queries, warmup, repeats, k }) => JSON.stringify({ queries, warmup, repeats, k });
+  const a = protocol(earlier.params);
+  const b = protocol(run.params);
+  if (a !== b) throw new Error(`--merge file was measured with different parameters (${a} vs ${b})`);
+  const fresh = new Set(run.results.map((r) => `${r.lib}/${r.config}`));
+  const kept = earlier.results.filter((r) => !fresh.has(`${r.lib}/${r.config}`));
+  const order = Object.keys(LIBS);
+  const rank = (r) => (order.includes(r.lib) ? order.indexOf(r.lib) : order.length);
+  run.results = [...kept, ...run.results].sort((x, y) => rank(x) - rank(y)); // stable: configs keep their order
+  const { mergedFrom = [], results, ...rest } = earlier;
+  run.mergedFrom = [{ startedAt: rest.startedAt, finishedAt: rest.finishedAt, machine: rest.machine, rows: kept.map((r) => `${r.lib}/${r.config}`) }, ...mergedFrom];
+}
+
+/** Runs one worker; its stderr is shown live and also kept, for the error message if it dies. */
+async function runWorker(job, timeoutMin) {
   const dir = mkdtempSync(join(tmpdir(), 'pocketvec-bench-'));
   const resultPath = join(dir, 'result.json');
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [...NODE_FLAGS, join(HERE, 'worker.mjs'), JSON.stringify({ ...job, resultPath })], {
+  const loadAvg1 = loadavg()[0];
+  const child = spawn(process.execPath, [...NODE_FLAGS, join(HERE, 'worker.mjs'), JSON.stringify({ ...job, resultPath })], {
     stdio: ['ignore', 'inherit', 'pipe'],
-    encoding: 'utf8',
-    maxBuffer: 64 * 2 ** 20,
   });
-  process.stderr.write(r.stderr ?? '');
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => {
+    process.stderr.write(chunk);
+    stderr = (stderr + chunk).slice(-64 * 1024);
+  });
+  let timedOut = false;
+  const timer = timeoutMin > 0 ? setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMin * 60_000) : null;
+  const [status, signal] = await new Promise((resolve) => child.on('close', (code, sig) => resolve([code, sig])));
+  if (timer) clearTimeout(timer);
   let result;
   try {
     result = JSON.parse(readFileSync(resultPath, 'utf8'));
   } catch {
     // No result file: the process died (wasm trap, out of memory, signal) before it could write one.
-    const tail = (r.stderr ?? '').trim().split('\n').slice(-3).join(' | ');
-    result = { lib: job.lib, config: job.config, error: `worker died (${r.signal ?? `exit ${r.status}`}): ${tail}` };
+    const tail = stderr.trim().split('\n').slice(-3).join(' | ');
+    const why = timedOut ? `did not finish within ${timeoutMin} min` : `worker died (${signal ?? `exit ${status}`})`;
+    result = { lib: job.lib, config: job.config, error: `${why}: ${tail}` };
   }
   rmSync(dir, { recursive: true, force: true });
+  // A Rust panic inside wasm surfaces as "unreachable"; its message only reaches stderr.
+  const panic = /panicked at '([^']+)'/.exec(stderr);
+  if (result.error && panic) result.error = `${result.error} (wasm panic: ${panic[1]})`;
+  result.measuredAt = new Date(t0).toISOString();
+  result.loadAvgAtStart = +loadAvg1.toFixed(2);
   result.wallSeconds = (Date.now() - t0) / 1e3;
   return result;
 }
@@ -149,7 +199,7 @@ async function main() {
         // unless asked for by name.
         if (cfg.diagnostic && (meta.n > 20_000 || opts.quick) && !opts.configs) continue;
         console.error(`[run] ${dataset}: ${lib} / ${cfg.label}`);
-        const result = runWorker({
+        const result = await runWorker({
           lib,
           config: cfg.label,
           meta: metaPublic,
@@ -158,14 +208,16 @@ async function main() {
           warmup: opts.warmup,
           repeats: opts.repeats,
           sweep: opts.sweep,
+          sweepConfig: opts.sweepConfig,
           k: opts.k,
-        });
+        }, opts.timeoutMin);
         if (result.error) console.error(`[run] ${lib} / ${cfg.label} FAILED: ${result.error}`);
         run.results.push(result);
       }
     }
     run.machine.loadAvgEnd = loadavg().map((x) => +x.toFixed(2));
     run.finishedAt = new Date().toISOString();
+    if (opts.merge) mergeInto(run, JSON.parse(readFileSync(opts.merge, 'utf8')));
     allRuns.push(run);
     const out = outputPath(opts, dataset);
     writeFileSync(out, JSON.stringify(run, null, 2));

@@ -40,6 +40,9 @@ function measureSearch(adapter, data, qViews, { k, warmup, repeats }) {
   return { ...medianOfPasses(passes), recall: recallSum / nq, passes: passes.length };
 }
 
+// Filled in as measurements complete, so a failure still reports what was measured before it.
+let out = { lib: job.lib, config: job.config };
+
 async function main() {
   const tLoad0 = now();
   const { createAdapter } = await LIBS[job.lib]();
@@ -47,6 +50,7 @@ async function main() {
   const loadMs = ms(tLoad0, now());
   const cfg = adapter.configs(job.meta).find((c) => c.label === job.config);
   if (!cfg) throw new Error(`${job.lib} has no config "${job.config}"`);
+  const sweepThis = job.sweepConfig ? cfg.label === job.sweepConfig : Boolean(cfg.sweep);
 
   const data = loadPrepared(job.dataDir);
   const { dim, n, metric } = data.meta;
@@ -65,7 +69,7 @@ async function main() {
     return ms(t0, now()) / 1e3;
   };
 
-  const out = {
+  out = {
     lib: adapter.name,
     version: adapter.version,
     config: cfg.label,
@@ -113,7 +117,7 @@ async function main() {
   out.atDefault = { ef: baseOpts.ef ?? adapter.defaults?.ef ?? null, ...measureSearch(adapter, data, qViews, searchOpts) };
   log(`p50 ${out.atDefault.p50.toFixed(1)} us, recall ${out.atDefault.recall.toFixed(4)}`);
 
-  if (cfg.sweep && job.sweep.length > 0) {
+  if (sweepThis && job.sweep.length > 0) {
     out.sweep = [];
     for (const ef of job.sweep) {
       const point = { ef };
@@ -131,13 +135,13 @@ async function main() {
     }
   }
   adapter.dispose();
-  return out;
 }
 
 main()
-  .then((out) => writeFileSync(job.resultPath, JSON.stringify(out)))
+  .then(() => writeFileSync(job.resultPath, JSON.stringify(out)))
   .catch((e) => {
     log(`FAILED: ${e?.stack ?? e}`);
-    writeFileSync(job.resultPath, JSON.stringify({ lib: job.lib, config: job.config, error: String(e?.message ?? e) }));
+    // Keep what was measured before the failure (each figure is stored only once complete).
+    writeFileSync(job.resultPath, JSON.stringify({ ...out, error: String(e?.message ?? e) }));
     process.exitCode = 1;
   });

@@ -27,7 +27,10 @@ async function quietly(fn) {
   console.log = () => {};
   console.warn = () => {};
   try {
-    return await fn();
+    const result = await fn();
+    // Its "synced" messages come from a setTimeout after the sync callback: let them pass first.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return result;
   } finally {
     console.log = log;
     console.warn = warn;

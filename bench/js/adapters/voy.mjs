@@ -14,8 +14,10 @@ import { dirname, join } from 'node:path';
 import { browserFiles } from '../lib/bundle.mjs';
 
 const require = createRequire(import.meta.url);
-// JSON text of one resource must stay below V8's maximum string length (~2^29 chars): add in slices.
-const MAX_FLOATS_PER_CALL = 4_000_000;
+// The resource crosses into wasm as one JSON string, which must stay below V8's maximum string length
+// (2^29 - 24 chars). A float prints as at most ~22 chars, so 16M floats (~350M chars) per call is safe;
+// larger sets go in as new Voy(first slice) + add(slice)...
+const MAX_FLOATS_PER_CALL = 16_000_000;
 
 /** Configurations run for this library; `sweep` marks the one whose ef is swept. */
 export function configs() {

@@ -18,7 +18,7 @@ const row = (cells) => `| ${cells.join(' | ')} |`;
 
 /** Every measured (config, ef) point of a result, with the build time that produced it. */
 export function points(r) {
-  if (r.error || !r.atDefault) return [];
+  if (!r.atDefault) return [];
   const pts = [{ config: r.config, ...r.atDefault, buildSeconds: r.buildSeconds }];
   for (const p of r.sweep ?? []) pts.push({ config: r.config, buildSeconds: p.buildSeconds ?? r.buildSeconds, ...p });
   return pts;
@@ -49,12 +49,16 @@ export function renderMarkdown(run) {
       `${m.cpu}, ${m.cores} cores (shared), Node ${m.node} ${m.nodeFlags}; load average ${m.loadAvgStart.join(' / ')} at start, ` +
       `${(m.loadAvgEnd ?? []).join(' / ')} at end.`,
   );
+  if (run.mergedFrom?.length) {
+    out.push('');
+    out.push('Rows were measured in separate runs on this machine (merged with --merge); each configuration below gives its start time (UTC) and the 1-minute load average then.');
+  }
   out.push('');
   out.push(row(['Library', 'Config', 'Build (s)', 'ef', 'p50 (µs)', 'p95 (µs)', 'p99 (µs)', 'p99.9 (µs)', 'QPS', `Recall@${p.k}`, 'Index memory (lib)', 'Wasm heap: growth (total)', 'Serialized']));
   out.push(row(Array(13).fill('---')));
   for (const r of run.results) {
-    if (r.error) {
-      out.push(row([`${r.lib}`, r.config, `failed: ${r.error.replace(/\|/g, '/').slice(0, 160)}`, ...Array(10).fill('')]));
+    if (!r.atDefault) {
+      out.push(row([`${r.lib}${r.version ? ` ${r.version}` : ''}`, r.config, `failed: ${(r.error ?? 'no result').replace(/\|/g, '/').slice(0, 160)}`, ...Array(10).fill('')]));
       continue;
     }
     const a = r.atDefault;
@@ -79,8 +83,11 @@ export function renderMarkdown(run) {
   out.push('');
   out.push('Configurations:');
   for (const r of run.results) {
-    const extra = [r.note, r.buildNote, r.serializedError ? `serialization failed: ${r.serializedError}` : null].filter(Boolean).join('; ');
-    out.push(`- ${r.lib} / ${r.config}: ${extra || r.error || ''}`);
+    const when = r.measuredAt ? ` [${r.measuredAt.slice(0, 16).replace('T', ' ')}, load ${r.loadAvgAtStart}]` : '';
+    const extra = [r.note, r.buildNote, r.serializedError ? `serialization failed: ${r.serializedError}` : null, r.error ? `error: ${r.error}` : null]
+      .filter(Boolean)
+      .join('; ');
+    out.push(`- ${r.lib} / ${r.config}${when}: ${extra}`);
   }
   out.push('');
 

@@ -37,7 +37,8 @@ export function seriesOf(run) {
     if (r.sweep?.length) {
       series.push({ lib: r.lib, label: `${r.lib} ${r.config}`, dashed: r.config !== 'matched', points: r.sweep.map((s) => ({ x: s.recall, y: s.p50, ef: s.ef })) });
     } else if (r.exact || !run.results.some((o) => o.lib === r.lib && o.sweep?.length)) {
-      series.push({ lib: r.lib, label: `${r.lib} ${r.config}${r.exact ? ' (exact)' : ''}`, single: true, points: [{ x: r.atDefault.recall, y: r.atDefault.p50, ef: r.atDefault.ef }] });
+      const how = r.exact ? 'exact' : `ef ${r.atDefault.ef}`;
+      series.push({ lib: r.lib, label: `${r.lib} ${r.config} (${how})`, single: true, points: [{ x: r.atDefault.recall, y: r.atDefault.p50, ef: r.atDefault.ef }] });
     }
   }
   return series;

@@ -128,7 +128,8 @@ export function renderMarkdown(run) {
   const pv = best.get('pocketvec');
   for (const [lib, b] of best) {
     if (!b) {
-      out.push(row([lib, '—', '—', `none >= ${RECALL_TARGET}`, '—', '—', '—']));
+      const measured = run.results.some((r) => r.lib === lib && points(r).length > 0);
+      out.push(row([lib, '—', '—', measured ? `none >= ${RECALL_TARGET}` : 'no result (failed)', '—', '—', '—']));
       continue;
     }
     const ratio = pv && lib !== 'pocketvec' ? `${(b.p50 / pv.p50).toFixed(2)}x` : '';

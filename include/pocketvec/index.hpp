@@ -421,6 +421,11 @@ class index {
   void compact() { visit([](auto& i) { i.compact(); }); }
   void train(std::span<const float> sample) { visit([&](auto& i) { i.train(sample); }); }
 
+  /// The binary format (format.hpp, docs/format.md): deterministic bytes, and an all-or-nothing
+  /// load that throws errc::corrupt_data / errc::unsupported_version on bad input.
+  std::vector<std::uint8_t> save() const;
+  static index load(std::span<const std::uint8_t> bytes);
+
  private:
   using variant_type =
       std::variant<basic_index<f32_store<metric::l2>>, basic_index<f32_store<metric::cosine>>,
@@ -448,3 +453,6 @@ class index {
 };
 
 }  // namespace pocketvec
+
+// The member functions save() and load() live with the rest of the format.
+#include "format.hpp"

@@ -3,6 +3,7 @@
 
 #include "config.hpp"
 #include "error.hpp"
+#include "format.hpp"
 #include "index.hpp"
 #include "metric.hpp"
 #include "version.hpp"

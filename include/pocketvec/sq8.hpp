@@ -105,7 +105,19 @@ class sq8_quantizer {
   bool wide_ = false;
 };
 
-/// The SQ8 store: dim() bytes per vector once trained (+4 bytes under l2).
+/// Everything an SQ8 store persists (format.hpp writes and reads these).
+struct sq8_parts {
+  std::size_t dim = 0;
+  std::size_t training_size = 1000;
+  bool rerank = false;
+  bool trained = false;
+  std::vector<float> lo, step;      // dim each, when trained
+  std::vector<std::uint8_t> codes;  // size() * dim, when trained
+  std::vector<float> norms;         // size(), when trained and the metric is not ip
+  std::vector<float> raw;           // size() * dim, when untrained or rerank
+};
+
+/// The SQ8 store: dim() bytes per vector once trained, +4 bytes under l2 and cosine.
 template <metric M, class Kernels = kernels::best>
 class sq8_store {
  public:
@@ -119,17 +131,7 @@ class sq8_store {
     float norm2 = 0;       // |q|², l2 only
   };
 
-  /// Everything a store persists (format.hpp writes and reads these).
-  struct parts {
-    std::size_t dim = 0;
-    std::size_t training_size = 1000;
-    bool rerank = false;
-    bool trained = false;
-    std::vector<float> lo, step;      // dim each, when trained
-    std::vector<std::uint8_t> codes;  // size() * dim, when trained
-    std::vector<float> norms;         // size(), when trained and metric is not ip
-    std::vector<float> raw;           // size() * dim, when untrained or rerank
-  };
+  using parts = sq8_parts;
 
   sq8_store() = default;
   /// training_size >= 1: the store trains itself when that many vectors have been appended.

@@ -59,7 +59,10 @@ failed=()
 for s in $stages; do
   echo "=== stage $s"
   start=$(date +%s)
-  if "stage_$s"; then
+  # Each stage runs in a background subshell so that `set -e` applies inside it (it is ignored in a
+  # function called as an `if` condition), and its first failing command fails the stage.
+  "stage_$s" &
+  if wait $!; then
     echo "=== stage $s passed in $(( $(date +%s) - start ))s"
   else
     echo "=== stage $s FAILED after $(( $(date +%s) - start ))s"

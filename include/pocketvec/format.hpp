@@ -450,10 +450,11 @@ index load_typed(byte_reader& r, const header_fields& f) {
           corrupt("SQ8 range of dimension " + std::to_string(i) + " is invalid");
       p.codes = read_array<std::uint8_t>(r, tag_codes, "SQC_", cells);
       if (f.params.metric_kind != metric::ip) {
+        // Norms are derived from finite codes but may overflow a float: |x̂|² of components
+        // near 1e20 (l2) or 1/|x̂| of tiny ones (cosine) is +inf in a valid index, so +inf is kept.
         p.norms = read_array<float>(r, tag_norms, "SQN_", f.count);
-        check_finite(p.norms, "SQN_");
         for (float x : p.norms)
-          if (x < 0) corrupt("negative norm in SQN_");
+          if (std::isnan(x) || x < 0) corrupt("NaN or negative norm in SQN_");
       }
     }
     if (!p.trained || p.rerank) {

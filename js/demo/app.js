@@ -1,0 +1,553 @@
+// app.js — the demo page: loads Fashion-MNIST (prepared by prepare-data.mjs), hands it to the worker
+// (worker.js) that builds, searches, saves and loads the pocketvec indexes, and draws everything.
+// URL parameters: ?n=20000 indexes only the first n images (the browser test uses this); default: all.
+import { parseVectors } from './vectors.js';
+
+const DATA_URL = './data/fashion-mnist.bin';
+const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const K = 10;
+const GRID_SIZE = 80;
+const MODE_NAMES = { f32: 'float32', sq8: 'SQ8' };
+
+const $ = (id) => document.getElementById(id);
+
+/** The current dataset and what the worker holds. */
+const state = {
+  kind: 'fashion',       // 'fashion' | 'custom'
+  name: '',
+  count: 0,
+  dim: 0,
+  labels: null,          // Uint8Array (fashion only)
+  pixels: null,          // Uint8Array count * dim (fashion only)
+  mode: 'f32',           // the index searches use
+  built: new Set(),      // modes the worker has
+  deleted: new Set(),
+  stats: {},
+  dirty: false,          // changes since the last save
+  saved: [],             // modes saved in IndexedDB
+  query: null,           // id of the last query
+};
+
+// ---------------------------------------------------------------------------------------------- worker
+
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const pending = new Map();
+let nextCall = 1;
+let onProgress = null;
+
+worker.onmessage = ({ data }) => {
+  if (data.progress) {
+    onProgress?.(data.progress);
+    return;
+  }
+  const call = pending.get(data.id);
+  if (!call) return;
+  pending.delete(data.id);
+  if (data.error) {
+    const err = new Error(data.error.code ? `${data.error.code}: ${data.error.message}` : data.error.message);
+    call.reject(err);
+  } else {
+    call.resolve(data.result);
+  }
+};
+worker.onerror = (event) => showError(`the worker failed: ${event.message ?? 'unknown error'}`);
+
+/** Runs `op` in the worker. */
+function call(op, args = {}, transfer = []) {
+  return new Promise((resolve, reject) => {
+    const id = nextCall++;
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ op, args, id }, transfer);
+  });
+}
+
+// -------------------------------------------------------------------------------------------- formatting
+
+function formatMs(ms) {
+  if (ms < 1) return `${Math.round(ms * 1000)} µs`;
+  if (ms < 100) return `${ms.toFixed(2)} ms`;
+  if (ms < 10000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function formatMB(bytes) {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+const int = (n) => n.toLocaleString('en-US');
+
+// ------------------------------------------------------------------------------------------------ status
+
+function setState(name) {
+  document.body.dataset.state = name;
+  const idle = name === 'ready';
+  $('control-set').disabled = !idle;
+  $('shuffle').disabled = state.count === 0;
+  for (const button of document.querySelectorAll('#hits button')) button.disabled = !idle;
+}
+
+function status(text) {
+  $('status').textContent = text;
+}
+
+function showError(message) {
+  $('error').hidden = false;
+  $('error').textContent = message;
+}
+
+function clearError() {
+  $('error').hidden = true;
+  $('error').textContent = '';
+}
+
+function progress(fraction, text = '') {
+  $('progress').value = fraction;
+  $('rate').textContent = text;
+}
+
+/** Runs an operation with the controls disabled; shows its error and returns to 'ready'. */
+async function busy(name, fn) {
+  setState(name);
+  try {
+    return await fn();
+  } catch (err) {
+    showError(err.message);
+    return undefined;
+  } finally {
+    setState('ready');
+    renderStats();
+  }
+}
+
+function renderStats() {
+  const { f32, sq8 } = state.stats;
+  $('mem-f32').textContent = f32 ? formatMB(f32.memoryBytes) : '–';
+  $('mem-sq8').textContent = sq8 ? formatMB(sq8.memoryBytes) : 'not built (tick SQ8)';
+  $('mem-ratio').textContent = f32 && sq8 ? `SQ8 is ${(f32.memoryBytes / sq8.memoryBytes).toFixed(2)}x smaller` : '–';
+  for (const mode of ['f32', 'sq8']) $(`mem-${mode}`).dataset.bytes = state.stats[mode]?.memoryBytes ?? '';
+  const current = state.stats[state.mode];
+  if (current) {
+    $('tombstones').textContent = `deleted (tombstones): ${int(current.deletedCount)} of ${int(current.size + current.deletedCount)}` +
+      ` — ratio ${(current.tombstoneRatio * 100).toFixed(3)} %`;
+    $('tombstones').dataset.ratio = current.tombstoneRatio;
+    $('tombstones').dataset.deleted = current.deletedCount;
+  }
+  if (state.kind === 'custom') $('persist').textContent = 'your file is not saved to IndexedDB';
+  else if (state.dirty) $('persist').textContent = 'unsaved changes (deletes / compaction)';
+  $('save').disabled = state.kind === 'custom';
+  $('forget').disabled = state.kind === 'custom' || state.saved.length === 0;
+}
+
+// --------------------------------------------------------------------------------------------- drawing
+
+/** A 28 x 28 canvas of image `id`, drawn dark-on-light (the pixels are inverted). */
+function imageCanvas(id) {
+  const side = Math.sqrt(state.dim);
+  const canvas = document.createElement('canvas');
+  canvas.width = side;
+  canvas.height = side;
+  const ctx = canvas.getContext('2d');
+  const image = ctx.createImageData(side, side);
+  const base = id * state.dim;
+  for (let i = 0; i < state.dim; i++) {
+    const v = 255 - state.pixels[base + i];
+    image.data[i * 4] = v;
+    image.data[i * 4 + 1] = v;
+    image.data[i * 4 + 2] = v;
+    image.data[i * 4 + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+  return canvas;
+}
+
+function label(id) {
+  return state.labels ? CLASSES[state.labels[id]] : null;
+}
+
+function renderGrid() {
+  const grid = $('grid');
+  grid.replaceChildren();
+  const ids = new Set();
+  const live = state.count - state.deleted.size;
+  const want = Math.min(GRID_SIZE, live);
+  while (ids.size < want) {
+    const id = Math.floor(Math.random() * state.count);
+    if (!state.deleted.has(id)) ids.add(id);
+  }
+  for (const id of ids) {
+    const tile = document.createElement('button');
+    tile.type = 'button';
+    tile.className = 'tile';
+    tile.dataset.id = id;
+    if (state.labels) {
+      tile.dataset.label = state.labels[id];
+      tile.title = `#${id} ${label(id)}`;
+      tile.append(imageCanvas(id));
+    } else {
+      tile.title = `vector #${id}`;
+      tile.textContent = `#${id}`;
+    }
+    if (id === state.query) tile.classList.add('selected');
+    grid.append(tile);
+  }
+}
+
+function markDeletedTiles() {
+  for (const tile of $('grid').querySelectorAll('.tile')) {
+    tile.classList.toggle('deleted', state.deleted.has(Number(tile.dataset.id)));
+  }
+}
+
+function renderResults(queryId, { hits, firstMs, meanMs, repeats }) {
+  const results = $('results');
+  const query = $('query');
+  query.replaceChildren();
+  if (state.pixels) query.append(imageCanvas(queryId));
+  const caption = document.createElement('div');
+  caption.textContent = state.labels ? `query #${queryId}: ${label(queryId)}` : `query: vector #${queryId}`;
+  query.append(caption);
+
+  $('latency').textContent = `search (k = ${K}, ${MODE_NAMES[state.mode]} index of ${int(state.stats[state.mode].size)}): ` +
+    `${formatMs(firstMs)} (same query repeated ${repeats}x, warm cache: ${formatMs(meanMs)} each)`;
+  $('latency').dataset.ms = firstMs;
+  $('latency').dataset.meanMs = meanMs;
+
+  const others = hits.filter((h) => h.id !== queryId);
+  if (state.labels) {
+    const same = others.filter((h) => state.labels[h.id] === state.labels[queryId]).length;
+    $('agreement').textContent = `${same} of ${others.length} neighbours (not counting the query itself) are also “${label(queryId)}”`;
+  } else {
+    $('agreement').textContent = '';
+  }
+
+  const list = $('hits');
+  list.replaceChildren();
+  for (const hit of hits) {
+    const li = document.createElement('li');
+    li.dataset.id = hit.id;
+    li.dataset.distance = hit.distance;
+    if (state.pixels) li.append(imageCanvas(hit.id));
+    const name = document.createElement('div');
+    name.className = 'label';
+    if (state.labels) {
+      li.dataset.label = state.labels[hit.id];
+      name.textContent = label(hit.id);
+      li.classList.add(hit.id === queryId ? 'self' : state.labels[hit.id] === state.labels[queryId] ? 'same' : 'other');
+    } else {
+      name.textContent = `#${hit.id}`;
+      if (hit.id === queryId) li.classList.add('self');
+    }
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    meta.textContent = `${state.labels ? `#${hit.id}${hit.id === queryId ? ' (itself)' : ''}\n` : ''}d² = ${hit.distance.toFixed(3)}`;
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.className = 'secondary delete';
+    remove.textContent = 'delete';
+    remove.title = `delete #${hit.id} from the index`;
+    remove.addEventListener('click', () => deleteId(hit.id));
+    li.append(name, meta, remove);
+    list.append(li);
+  }
+  results.dataset.query = queryId;
+  results.dataset.mode = state.mode;
+  results.dataset.seq = Number(results.dataset.seq) + 1;
+
+  for (const tile of $('grid').querySelectorAll('.tile')) {
+    tile.classList.toggle('selected', Number(tile.dataset.id) === queryId);
+  }
+}
+
+// ------------------------------------------------------------------------------------------- operations
+
+async function search(queryId) {
+  if (document.body.dataset.state !== 'ready') return;
+  state.query = queryId;
+  await busy('searching', async () => {
+    const result = await call('search', { mode: state.mode, queryId, k: K });
+    renderResults(queryId, result);
+  });
+}
+
+/** Builds the `mode` index, with the progress bar and insert rate. */
+async function build(mode) {
+  setState('building');
+  const started = performance.now();
+  onProgress = ({ done, total, rate }) => {
+    progress(done / total, `${int(done)} / ${int(total)} · ${int(Math.round(rate))} vectors/s`);
+    status(`Building the ${MODE_NAMES[mode]} index in a Web Worker (HNSW, m = 16, efConstruction = 100)…`);
+  };
+  try {
+    const result = await call('build', { mode });
+    state.built.add(mode);
+    state.stats = result.stats;
+    const seconds = (performance.now() - started) / 1000;
+    progress(1, `${int(Math.round(result.rate))} vectors/s`);
+    $('rate').dataset.rate = result.rate;
+    $('rate').dataset.mode = mode;
+    status(`Built the ${MODE_NAMES[mode]} index of ${int(state.count)} vectors in ${seconds.toFixed(1)} s ` +
+      `(${int(Math.round(result.rate))} vectors/s).`);
+    return result;
+  } finally {
+    onProgress = null;
+  }
+}
+
+/** Saves the worker's indexes (or only `modes`, when nothing else changed) to IndexedDB. */
+async function save(modes) {
+  if (state.kind !== 'fashion') return;
+  setState('saving');
+  const before = $('status').textContent;
+  status(`${before} Saving to IndexedDB…`);
+  const { times } = await call('save', { modes: state.dirty ? undefined : modes });
+  state.saved = [...new Set([...state.saved, ...Object.keys(times)])];
+  state.dirty = false;
+  const text = Object.entries(times).map(([mode, ms]) => `${MODE_NAMES[mode]} in ${formatMs(ms)}`).join(', ');
+  $('persist').textContent = `saved to IndexedDB (${text})`;
+  status(`${before} Saved to IndexedDB (${text}).`);
+}
+
+async function deleteId(id) {
+  await busy('deleting', async () => {
+    const { stats } = await call('delete', { target: id });
+    state.stats = stats;
+    state.deleted.add(id);
+    state.dirty = true;
+    markDeletedTiles();
+    status(`Deleted #${id}${label(id) ? ` (${label(id)})` : ''}; the search below is re-run without it.`);
+    if (state.query !== null) {
+      const result = await call('search', { mode: state.mode, queryId: state.query, k: K });
+      renderResults(state.query, result);
+    }
+  });
+}
+
+async function compact() {
+  status('Compacting: the graph is rebuilt over the live vectors, which takes about as long as building…');
+  await busy('compacting', async () => {
+    const { times, stats } = await call('compact');
+    state.stats = stats;
+    state.dirty = true;
+    const text = Object.entries(times).map(([mode, ms]) => `${MODE_NAMES[mode]} ${formatMs(ms)}`).join(', ');
+    status(`Compacted (tombstones dropped, ids kept): ${text}.`);
+  });
+}
+
+async function switchMode(sq8) {
+  const mode = sq8 ? 'sq8' : 'f32';
+  clearError();
+  if (!state.built.has(mode)) {
+    try {
+      await build(mode);
+      if (state.kind === 'fashion') await save([mode]);
+    } catch (err) {
+      showError(err.message);
+      $('sq8').checked = state.mode === 'sq8';
+      setState('ready');
+      renderStats();
+      return;
+    }
+  }
+  state.mode = mode;
+  setState('ready');
+  renderStats();
+  if (state.query !== null) await search(state.query);
+}
+
+// ----------------------------------------------------------------------------------------------- startup
+
+async function fetchData() {
+  const response = await fetch(DATA_URL);
+  if (!response.ok) {
+    throw new Error(`${DATA_URL}: HTTP ${response.status}. Prepare it with: node js/demo/prepare-data.mjs ` +
+      '(bash scripts/demo.sh does this)');
+  }
+  const total = Number(response.headers.get('content-length')) || 0;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    if (total) progress(received / total, `${(received / 1e6).toFixed(1)} / ${(total / 1e6).toFixed(1)} MB`);
+  }
+  const bytes = new Uint8Array(received);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const magic = new TextDecoder().decode(bytes.subarray(0, 4));
+  if (bytes.length < 20 || magic !== 'PVFM' || view.getUint32(4, true) !== 1) {
+    throw new Error(`${DATA_URL} is not a pocketvec demo data file (re-run prepare-data.mjs)`);
+  }
+  const count = view.getUint32(8, true);
+  const dim = view.getUint32(12, true) * view.getUint32(16, true);
+  if (bytes.length !== 20 + count + count * dim) throw new Error(`${DATA_URL} is truncated`);
+  return { count, dim, labels: bytes.subarray(20, 20 + count), pixels: bytes.subarray(20 + count) };
+}
+
+function subsetSize(count) {
+  const raw = new URLSearchParams(location.search).get('n');
+  if (raw === null) return count;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`?n=${raw} must be a positive whole number`);
+  return Math.min(n, count);
+}
+
+async function startFashion() {
+  status('Loading Fashion-MNIST (prepared by js/demo/prepare-data.mjs)…');
+  const data = await fetchData();
+  const n = subsetSize(data.count);
+  Object.assign(state, {
+    kind: 'fashion', name: 'Fashion-MNIST', count: n, dim: data.dim,
+    labels: data.labels.subarray(0, n), pixels: data.pixels.subarray(0, n * data.dim),
+  });
+  $('about').textContent = `${int(n)} Fashion-MNIST images${n < data.count ? ` (the first ${int(n)} of ${int(data.count)}: ?n=${n})` : ' (60 000 train + 10 000 test)'}, ` +
+    `${data.dim} dimensions each: the 28 × 28 pixels as floats scaled to 0..1. Metric: squared L2. ` +
+    'HNSW m = 16, efConstruction = 100, efSearch = 64, k = 10. Everything runs in this tab (WebAssembly in a Web Worker).';
+  $('grid-title').textContent = 'Images (a random 80)';
+  renderGrid();
+  const rows = state.pixels.slice();   // the worker's own copy
+  await call('init', { rows, count: n, dim: data.dim, scale: 1 / 255, key: `demo-fashion-mnist-${n}`, persist: true }, [rows.buffer]);
+
+  state.saved = await call('saved');
+  renderStats();
+  if (state.saved.includes('f32')) {
+    offerSaved();
+  } else {
+    await buildAndSave();
+  }
+}
+
+function offerSaved() {
+  setState('choose');
+  status('A saved index was found in IndexedDB.');
+  progress(0, '');
+  $('saved-text').textContent = `IndexedDB holds a saved index of these ${int(state.count)} images ` +
+    `(${state.saved.map((m) => MODE_NAMES[m]).join(' + ')}). Load it instead of rebuilding?`;
+  $('saved-banner').hidden = false;
+}
+
+async function buildAndSave() {
+  try {
+    await build('f32');
+    state.mode = 'f32';
+    await save();
+    setState('ready');
+  } catch (err) {
+    showError(err.message);
+    setState('error');
+  }
+  renderStats();
+}
+
+async function loadSaved() {
+  $('saved-banner').hidden = true;
+  setState('loading-index');
+  status('Loading the saved index from IndexedDB…');
+  try {
+    const { times, deleted, stats } = await call('load', { modes: state.saved });
+    state.built = new Set(state.saved);
+    state.stats = stats;
+    state.deleted = new Set(deleted);
+    state.mode = 'f32';
+    $('sq8').checked = false;
+    const text = Object.entries(times).map(([mode, ms]) => `${MODE_NAMES[mode]} in ${formatMs(ms)}`).join(', ');
+    status(`Loaded from IndexedDB: ${text} (${int(stats.f32.size)} live vectors, ${int(deleted.length)} deleted).`);
+    $('status').dataset.loadedFrom = 'indexeddb';
+    $('status').dataset.loadMs = times.f32;
+    $('persist').textContent = `loaded from IndexedDB (${text})`;
+    progress(1, '');
+    renderGrid();
+    setState('ready');
+  } catch (err) {
+    showError(`${err.message}\nRebuilding instead.`);
+    await buildAndSave();
+  }
+  renderStats();
+}
+
+async function rebuild() {
+  $('saved-banner').hidden = true;
+  await call('forget');
+  state.saved = [];
+  await buildAndSave();
+}
+
+/** Replaces the dataset with the user's .npy / .fvecs file. */
+async function useFile(file) {
+  if (!file) return;
+  if (!['ready', 'choose', 'error'].includes(document.body.dataset.state)) {
+    showError('Wait for the current operation to finish, then drop the file again.');
+    return;
+  }
+  clearError();
+  let parsed;
+  try {
+    parsed = parseVectors(await file.arrayBuffer(), file.name);
+  } catch (err) {
+    showError(`${file.name}: ${err.message}`);
+    return;
+  }
+  $('saved-banner').hidden = true;
+  Object.assign(state, {
+    kind: 'custom', name: file.name, count: parsed.count, dim: parsed.dim, labels: null, pixels: null,
+    mode: 'f32', built: new Set(), deleted: new Set(), stats: {}, dirty: false, saved: [], query: null,
+  });
+  $('sq8').checked = false;
+  $('about').textContent = `${file.name}: ${int(parsed.count)} vectors of ${parsed.dim} dimensions (${parsed.format}), ` +
+    'metric squared L2, HNSW m = 16, efConstruction = 100, k = 10. Reload the page to return to Fashion-MNIST.';
+  $('grid-title').textContent = 'Vectors (a random 80 ids)';
+  for (const id of ['query', 'hits']) $(id).replaceChildren();
+  $('latency').textContent = '';
+  $('agreement').textContent = '';
+  renderGrid();
+  await call('init', { rows: parsed.vectors, count: parsed.count, dim: parsed.dim, scale: 1, key: 'custom', persist: false },
+    [parsed.vectors.buffer]);
+  await buildAndSave();
+}
+
+// -------------------------------------------------------------------------------------------------- wiring
+
+$('grid').addEventListener('click', (event) => {
+  const tile = event.target.closest('.tile');
+  if (tile) search(Number(tile.dataset.id));
+});
+$('shuffle').addEventListener('click', renderGrid);
+$('sq8').addEventListener('change', (event) => switchMode(event.target.checked));
+$('compact').addEventListener('click', compact);
+$('save').addEventListener('click', () => busy('saving', save));
+$('forget').addEventListener('click', () => busy('forgetting', async () => {
+  await call('forget');
+  state.saved = [];
+  state.dirty = true;
+  $('persist').textContent = 'the saved copy was removed from IndexedDB';
+}));
+$('load-saved').addEventListener('click', loadSaved);
+$('rebuild').addEventListener('click', rebuild);
+$('file').addEventListener('change', (event) => useFile(event.target.files[0]));
+document.addEventListener('dragover', (event) => {
+  event.preventDefault();
+  document.body.classList.add('dragging');
+});
+document.addEventListener('dragleave', (event) => {
+  if (event.relatedTarget === null) document.body.classList.remove('dragging');
+});
+document.addEventListener('drop', (event) => {
+  event.preventDefault();
+  document.body.classList.remove('dragging');
+  useFile(event.dataTransfer.files[0]);
+});
+
+// A hook for the browser test (test/run.mjs): search by id without finding a tile, and read the state.
+window.demo = { search, state };
+
+startFashion().catch((err) => {
+  showError(err.message);
+  status('The demo could not start.');
+  setState('error');
+});

@@ -380,22 +380,28 @@ index load_typed(byte_reader& r, const header_fields& f) {
 
   // Every section below is bounded by the bytes it occupies, so no allocation exceeds the input.
   st.slot_ids = read_array<id_t>(r, tag_ids, "IDS_", f.count);
-  {
-    id_map seen;
-    seen.reserve(n);
-    for (slot_t s = 0; s < n; ++s) {
-      const id_t id = st.slot_ids[s];
-      if (id == invalid_id) corrupt("reserved id at slot " + std::to_string(s));
-      if (seen.find(id) != no_slot) corrupt("duplicate id " + std::to_string(id));
-      seen.set(id, s);
-    }
-  }
   st.deleted = read_array<std::uint64_t>(r, tag_deleted, "DEL_", (f.count + 63) / 64);
   std::uint64_t popcount = 0;
   for (auto w : st.deleted) popcount += static_cast<std::uint64_t>(std::popcount(w));
   if (n % 64 && !st.deleted.empty() && (st.deleted.back() >> (n % 64)) != 0)
     corrupt("tombstone bits set past the last node");
   if (popcount != f.deleted) corrupt("tombstone count does not match the bitset");
+  {
+    // upsert() tombstones the old slot of an id and appends a new one, so until compaction an id
+    // may own several slots: all of them but the last must be tombstoned (the last one is what the
+    // id names; basic_index rebuilds its id map with the last slot winning).
+    id_map seen;
+    seen.reserve(n);
+    for (slot_t s = 0; s < n; ++s) {
+      const id_t id = st.slot_ids[s];
+      if (id == invalid_id) corrupt("reserved id at slot " + std::to_string(s));
+      const slot_t prev = seen.find(id);
+      if (prev != no_slot && ((st.deleted[prev / 64] >> (prev % 64)) & 1u) == 0)
+        corrupt("duplicate id " + std::to_string(id) + " at slots " + std::to_string(prev) + " and " +
+                std::to_string(s) + ", the first not deleted");
+      seen.set(id, s);
+    }
+  }
 
   const auto levels = read_array<std::uint8_t>(r, tag_levels, "LVL_", f.count);
   st.links = graph(f.params.m);

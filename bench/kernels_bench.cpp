@@ -107,6 +107,20 @@ void bm_dot_f32_u8(benchmark::State& state, std::size_t dim, std::size_t pool_by
 }
 
 template <class K>
+void bm_dot_i16_u8(benchmark::State& state, std::size_t dim, std::size_t pool_bytes) {
+  const auto p = make_pool<std::uint8_t>(dim, pool_bytes, 3);
+  const auto qf = make_query(dim);
+  std::vector<std::int16_t> q(dim);  // the SQ8 store's fixed-point weights: |w| < 2^15
+  for (std::size_t j = 0; j < dim; ++j) q[j] = static_cast<std::int16_t>(qf[j] * 2000.0f);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    std::int32_t d = K::dot_i16_u8(q.data(), p.vector(i++), dim);
+    benchmark::DoNotOptimize(d);
+  }
+  set_counters(state, dim, dim * (sizeof(std::int16_t) + 1));
+}
+
+template <class K>
 void register_backend() {
   for (const bool hot : {false, true}) {
     const std::size_t bytes = hot ? hot_pool_bytes : cold_pool_bytes;
@@ -115,6 +129,7 @@ void register_backend() {
       benchmark::RegisterBenchmark(("dot_f32" + suffix).c_str(), bm_dot_f32<K>, dim, bytes);
       benchmark::RegisterBenchmark(("l2sq_f32" + suffix).c_str(), bm_l2sq_f32<K>, dim, bytes);
       benchmark::RegisterBenchmark(("dot_f32_u8" + suffix).c_str(), bm_dot_f32_u8<K>, dim, bytes);
+      benchmark::RegisterBenchmark(("dot_i16_u8" + suffix).c_str(), bm_dot_i16_u8<K>, dim, bytes);
     }
   }
 }

@@ -6,6 +6,7 @@
 // so a kernel that reads past n trips a sanitizer build (POCKETVEC_SANITIZE) or valgrind.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -344,3 +345,49 @@ TEST_CASE("kernels: xsimd u8 widening agrees with the portable fallback on every
 #endif
 }
 #endif
+
+TEST_CASE("kernels: dot_i16_u8 equals the scalar reference exactly, up to the int32 bound", "[kernels]") {
+  for_each_backend([]<class K>(std::type_identity<K>) {
+    data_source src(4242);
+    for (const std::size_t n : dims) {
+      // The largest weights the precondition allows (Σ|w|·255 ≤ INT32_MAX), both signs.
+      const int limit = n == 0 ? 32767
+                               : static_cast<int>(std::min<std::int64_t>(
+                                     32767, std::numeric_limits<std::int32_t>::max() / (255 * static_cast<std::int64_t>(n))));
+      for (const std::size_t off_w : offsets) {
+        for (const std::size_t off_c : offsets) {
+          std::vector<std::int16_t> w(off_w + n, 0);
+          for (std::size_t i = off_w; i < w.size(); ++i) w[i] = static_cast<std::int16_t>(src.integer(-limit, limit));
+          const auto c = random_codes(src, off_c, n);
+          const std::int16_t* pw = w.data() + off_w;
+          const std::uint8_t* pc = c.data() + off_c;
+          INFO(K::name << " n=" << n << " offsets " << off_w << "," << off_c);
+          std::int64_t exact = 0;
+          for (std::size_t i = 0; i < n; ++i) exact += std::int64_t{pw[i]} * pc[i];
+          REQUIRE(K::dot_i16_u8(pw, pc, n) == exact);
+          REQUIRE(K::dot_i16_u8(pw, pc, n) == pk::scalar::dot_i16_u8(pw, pc, n));
+          // Every code 255 against the extreme weights: lanes and the tail see the largest sums.
+          std::vector<std::uint8_t> all_max(n, 255);
+          std::vector<std::int16_t> extreme(n, static_cast<std::int16_t>(-limit));
+          REQUIRE(K::dot_i16_u8(extreme.data(), all_max.data(), n) == -static_cast<std::int64_t>(limit) * 255 * static_cast<std::int64_t>(n));
+        }
+      }
+    }
+  });
+}
+
+TEST_CASE("kernels: dot_i16_u8 pairs each weight with its own code", "[kernels]") {
+  for_each_backend([]<class K>(std::type_identity<K>) {
+    for (const std::size_t n : dims) {
+      std::vector<std::int16_t> w(n, 0);
+      std::vector<std::uint8_t> c(n, 0);
+      for (std::size_t p = 0; p < n; ++p) {  // one nonzero weight at p, codes count up
+        for (std::size_t i = 0; i < n; ++i) c[i] = static_cast<std::uint8_t>(i % 251);
+        w[p] = -3;
+        INFO(K::name << " n=" << n << " p=" << p);
+        REQUIRE(K::dot_i16_u8(w.data(), c.data(), n) == -3 * static_cast<std::int32_t>(p % 251));
+        w[p] = 0;
+      }
+    }
+  });
+}

@@ -5,6 +5,9 @@
 //   dot_f32(a, b, n)       sum a[i]*b[i]                          (f32 . f32)
 //   l2sq_f32(a, b, n)      sum (a[i]-b[i])^2                      (f32 . f32)
 //   dot_f32_u8(w, c, n)    sum w[i]*float(c[i])                   (f32 weights . u8 codes, SQ8)
+//   dot_i16_u8(w, c, n)    sum w[i]*c[i] in int32                 (i16 weights . u8 codes, SQ8 search)
+// dot_i16_u8 is exact integer arithmetic, so every backend returns the same value bit for bit;
+// its precondition is sum |w[i]|*255 <= INT32_MAX, which bounds every partial sum in any order.
 // Pointers need no alignment; n may be any value including 0.
 // Depends on nothing else in pocketvec.
 #pragma once
@@ -35,6 +38,12 @@ struct scalar {
   static float dot_f32_u8(const float* w, const std::uint8_t* c, std::size_t n) noexcept {
     float sum = 0.0f;
     for (std::size_t i = 0; i < n; ++i) sum += w[i] * static_cast<float>(c[i]);
+    return sum;
+  }
+
+  static std::int32_t dot_i16_u8(const std::int16_t* w, const std::uint8_t* c, std::size_t n) noexcept {
+    std::int32_t sum = 0;
+    for (std::size_t i = 0; i < n; ++i) sum += std::int32_t{w[i]} * std::int32_t{c[i]};
     return sum;
   }
 };

@@ -1,7 +1,7 @@
 // pocketvec/kernels/wasm_simd128.hpp — distance kernels on WebAssembly SIMD (128-bit, -msimd128).
 //
 // `wasm128` has the backend interface of kernels/scalar.hpp (dot_f32, l2sq_f32, dot_f32_u8,
-// name) and computes the same sums in a different order (four f32x4 accumulators, then a
+// dot_i16_u8, name) and computes the same sums in a different order (four f32x4 accumulators, then a
 // horizontal add), so results differ from the scalar oracle only by float rounding. Plain
 // mul + add: WASM SIMD has no fused multiply-add outside relaxed SIMD, which we cannot use.
 //
@@ -99,6 +99,28 @@ struct wasm128 {
       acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(wasm_v128_load(w + i), widen4<0>(wasm_v128_load32_zero(c + i))));
     float sum = wasm128_detail::hsum(wasm_f32x4_add(wasm_f32x4_add(acc0, acc1), wasm_f32x4_add(acc2, acc3)));
     for (; i < n; ++i) sum += w[i] * static_cast<float>(c[i]);
+    return sum;
+  }
+
+  /// 16 codes per step: zero-extend to two i16x8 and multiply-add pairs into i32 lanes
+  /// (i32x4.dot_i16x8_s). Exact, so it equals the scalar reference bit for bit.
+  static std::int32_t dot_i16_u8(const std::int16_t* w, const std::uint8_t* c, std::size_t n) noexcept {
+    v128_t acc0 = wasm_i32x4_splat(0), acc1 = acc0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const v128_t bytes = wasm_v128_load(c + i);
+      acc0 = wasm_i32x4_add(acc0, wasm_i32x4_dot_i16x8(wasm_v128_load(w + i), wasm_u16x8_extend_low_u8x16(bytes)));
+      acc1 = wasm_i32x4_add(acc1, wasm_i32x4_dot_i16x8(wasm_v128_load(w + i + 8), wasm_u16x8_extend_high_u8x16(bytes)));
+    }
+    if (i + 8 <= n) {
+      const v128_t bytes = wasm_v128_load64_zero(c + i);
+      acc0 = wasm_i32x4_add(acc0, wasm_i32x4_dot_i16x8(wasm_v128_load(w + i), wasm_u16x8_extend_low_u8x16(bytes)));
+      i += 8;
+    }
+    const v128_t acc = wasm_i32x4_add(acc0, acc1);
+    std::int32_t sum = (wasm_i32x4_extract_lane(acc, 0) + wasm_i32x4_extract_lane(acc, 1)) +
+                       (wasm_i32x4_extract_lane(acc, 2) + wasm_i32x4_extract_lane(acc, 3));
+    for (; i < n; ++i) sum += std::int32_t{w[i]} * std::int32_t{c[i]};
     return sum;
   }
 };

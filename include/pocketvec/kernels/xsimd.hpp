@@ -1,7 +1,7 @@
 // pocketvec/kernels/xsimd.hpp — native SIMD distance kernels on xsimd 8.1.0.
 //
 // `xsimd_arch` has the backend interface of kernels/scalar.hpp (dot_f32, l2sq_f32, dot_f32_u8,
-// name) and computes the same sums in a different order (several accumulators, then a horizontal
+// dot_i16_u8, name) and computes the same sums in a different order (several accumulators, then a horizontal
 // add), so results differ from the scalar oracle only by float rounding.
 //
 // The instruction set is fixed at compile time by the consumer's flags through
@@ -119,6 +119,92 @@ inline void widen_u8x4(const std::uint8_t* c, f32_batch<Arch> (&out)[4],
 }
 #endif
 
+// ---- i16 weights . u8 codes, exact in int32 (pmaddwd) ---------------------------------------------
+// xsimd 8.1.0 has no widening multiply-add either, so the same tag overloads as above. Integer
+// arithmetic: every overload returns the scalar reference's value exactly.
+
+template <class Arch>
+inline std::int32_t dot_i16_u8(const std::int16_t* w, const std::uint8_t* c, std::size_t n,
+                               const xsimd::generic&) noexcept {
+  std::int32_t sum = 0;
+  for (std::size_t i = 0; i < n; ++i) sum += std::int32_t{w[i]} * std::int32_t{c[i]};
+  return sum;
+}
+
+#if defined(__SSE2__)
+inline std::int32_t hsum_i32(__m128i v) noexcept {
+  alignas(16) std::int32_t lanes[4];
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes), v);
+  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+
+inline std::int32_t dot_i16_u8_sse2(const std::int16_t* w, const std::uint8_t* c, std::size_t n) noexcept {
+  const __m128i zero = _mm_setzero_si128();
+  __m128i acc0 = zero, acc1 = zero;
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i));
+    const __m128i w0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
+    const __m128i w1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8));
+    acc0 = _mm_add_epi32(acc0, _mm_madd_epi16(w0, _mm_unpacklo_epi8(bytes, zero)));
+    acc1 = _mm_add_epi32(acc1, _mm_madd_epi16(w1, _mm_unpackhi_epi8(bytes, zero)));
+  }
+  if (i + 8 <= n) {
+    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(c + i));
+    const __m128i w0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
+    acc0 = _mm_add_epi32(acc0, _mm_madd_epi16(w0, _mm_unpacklo_epi8(bytes, zero)));
+    i += 8;
+  }
+  std::int32_t sum = hsum_i32(_mm_add_epi32(acc0, acc1));
+  for (; i < n; ++i) sum += std::int32_t{w[i]} * std::int32_t{c[i]};
+  return sum;
+}
+
+template <class Arch>
+inline std::int32_t dot_i16_u8(const std::int16_t* w, const std::uint8_t* c, std::size_t n,
+                               const xsimd::sse2&) noexcept {
+  return dot_i16_u8_sse2(w, c, n);
+}
+#endif
+
+#if defined(__AVX__)
+template <class Arch>  // AVX has no 256-bit integer ops: the SSE2 loop it also has
+inline std::int32_t dot_i16_u8(const std::int16_t* w, const std::uint8_t* c, std::size_t n,
+                               const xsimd::avx&) noexcept {
+  return dot_i16_u8_sse2(w, c, n);
+}
+#endif
+
+#if defined(__AVX2__)
+inline std::int32_t dot_i16_u8_avx2(const std::int16_t* w, const std::uint8_t* c, std::size_t n) noexcept {
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0;
+  std::size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i)));
+    const __m256i c1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + i + 16)));
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)), c0));
+    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16)), c1));
+  }
+  const __m256i acc = _mm256_add_epi32(acc0, acc1);
+  std::int32_t sum = hsum_i32(_mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1)));
+  return sum + dot_i16_u8_sse2(w + i, c + i, n - i);
+}
+
+template <class Arch>
+inline std::int32_t dot_i16_u8(const std::int16_t* w, const std::uint8_t* c, std::size_t n,
+                               const xsimd::avx2&) noexcept {
+  return dot_i16_u8_avx2(w, c, n);
+}
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX2__)
+template <class Arch>  // AVX-512BW would widen 32 codes at once; the AVX2 loop is enough here
+inline std::int32_t dot_i16_u8(const std::int16_t* w, const std::uint8_t* c, std::size_t n,
+                               const xsimd::avx512f&) noexcept {
+  return dot_i16_u8_avx2(w, c, n);
+}
+#endif
+
 /// "xsimd/<arch>" as a NUL-terminated array built at compile time (e.g. "xsimd/fma3+avx2").
 template <class Arch>
 inline constexpr auto label = [] {
@@ -199,6 +285,10 @@ struct basic_xsimd_arch {
     float sum = xsimd::hadd((acc[0] + acc[1]) + (acc[2] + acc[3]));
     for (; i < n; ++i) sum += w[i] * static_cast<float>(c[i]);
     return sum;
+  }
+
+  static std::int32_t dot_i16_u8(const std::int16_t* w, const std::uint8_t* c, std::size_t n) noexcept {
+    return xsimd_detail::dot_i16_u8<Arch>(w, c, n, Arch{});
   }
 };
 

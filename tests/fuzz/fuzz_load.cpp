@@ -1,0 +1,205 @@
+// libFuzzer target: pocketvec::load on arbitrary bytes, then the loaded index put to work.
+//
+// The loader's promise (format.hpp): bad bytes throw pocketvec::error with corrupt_data or
+// unsupported_version and nothing else happens; bytes that load give an index that can be
+// searched, read, saved and changed without further checks. Anything else is a finding:
+// a sanitizer report, an exception of another kind, or an abort() below on a broken invariant.
+//
+// Checksums would stop almost every mutation at the first CRC, so the custom mutator recomputes
+// the header and section checksums after most mutations (not all: the checks themselves must be
+// reached too). Run: pocketvec_fuzz_load -dict=format.dict corpus/ (scripts/stage-fuzz.sh).
+#include <pocketvec/pocketvec.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <vector>
+
+namespace pv = pocketvec;
+
+namespace {
+
+[[noreturn]] void violated(const char* what) {
+  std::fprintf(stderr, "fuzz_load: invariant violated: %s\n", what);
+  std::abort();
+}
+#define FUZZ_CHECK(cond) ((cond) ? void(0) : violated(#cond))
+
+/// Header bytes that save() does not reproduce from a loaded index: the minor version (a newer
+/// minor loads and is written back as this reader's minor), the reserved fields, and so the CRC.
+bool header_byte_may_differ(std::size_t at) {
+  return at == 6 || at == 7 || at == 11 || (at >= 64 && at < 68) || (at >= 76 && at < 96);
+}
+
+std::vector<std::uint8_t> save_checked(const pv::index& idx) {
+  auto bytes = pv::save(idx);
+  // The chunked writer must produce the same bytes.
+  pv::chunked_writer w(idx, 61);
+  FUZZ_CHECK(w.total_bytes() == bytes.size());
+  std::vector<std::uint8_t> chunk, all;
+  while (w.next(chunk)) all.insert(all.end(), chunk.begin(), chunk.end());
+  FUZZ_CHECK(all == bytes);
+  return bytes;
+}
+
+/// save -> load -> save is a fixed point; returns the saved bytes.
+std::vector<std::uint8_t> check_round_trip(const pv::index& idx) {
+  const auto bytes = save_checked(idx);
+  std::optional<pv::index> back;
+  try {
+    back.emplace(pv::load(bytes));
+  } catch (const pv::error& e) {
+    std::fprintf(stderr, "fuzz_load: re-saved bytes do not load: %s\n", e.what());
+    violated("load(save(index)) succeeds");
+  }
+  FUZZ_CHECK(pv::save(*back) == bytes);
+  FUZZ_CHECK(back->size() == idx.size());
+  FUZZ_CHECK(back->deleted_count() == idx.deleted_count());
+  return bytes;
+}
+
+void check_search(pv::index& idx, std::span<const float> q) {
+  const std::size_t k = 5;
+  std::vector<pv::search_result> found;
+  try {
+    found = idx.search(q, k, 16);
+  } catch (const pv::error& e) {
+    // The queries below are finite and non-zero; an index with live vectors must answer.
+    std::fprintf(stderr, "fuzz_load: search threw: %s\n", e.what());
+    violated("search on a loaded index with live vectors succeeds");
+  }
+  FUZZ_CHECK(found.size() <= k);
+  std::set<pv::id_t> seen;
+  for (const auto& r : found) {
+    FUZZ_CHECK(idx.contains(r.id));          // never a tombstone, never an unknown id
+    FUZZ_CHECK(seen.insert(r.id).second);    // no duplicates
+  }
+}
+
+void exercise(pv::index& idx, std::span<const std::uint8_t> input) {
+  const auto& p = idx.params();
+  const std::size_t dim = p.dim;
+
+  // Saving gives the input back, up to fields the format reserves.
+  const auto bytes = check_round_trip(idx);
+  FUZZ_CHECK(bytes.size() == input.size());
+  for (std::size_t i = 0; i < bytes.size(); ++i)
+    if (bytes[i] != input[i] && !(i < pv::format_header_bytes && header_byte_may_differ(i)))
+      violated("save(load(bytes)) == bytes outside reserved header fields");
+
+  // Every id names its last slot (upsert leaves older, tombstoned slots behind until compaction):
+  // live ones are found and readable, tombstoned ones are refused.
+  std::vector<pv::id_t> slot_ids;
+  std::vector<bool> dead;
+  idx.visit([&](const auto& core) {
+    const auto& st = core.state();
+    slot_ids = st.slot_ids;
+    for (std::size_t s = 0; s < slot_ids.size(); ++s) dead.push_back((st.deleted[s / 64] >> (s % 64)) & 1u);
+  });
+  FUZZ_CHECK(slot_ids.size() == idx.size() + idx.deleted_count());
+  std::map<pv::id_t, std::size_t> last_slot;
+  for (std::size_t s = 0; s < slot_ids.size(); ++s) {
+    const auto [it, fresh] = last_slot.insert({slot_ids[s], s});
+    if (!fresh) {
+      FUZZ_CHECK(dead[it->second]);  // the loader's rule: only the last slot of an id may be live
+      it->second = s;
+    }
+  }
+  std::vector<float> live_vector;
+  std::size_t probed = 0;
+  for (const auto& [id, s] : last_slot) {
+    if (++probed > 8) break;
+    FUZZ_CHECK(idx.contains(id) == !dead[s]);
+    try {
+      const auto v = idx.get(id);
+      FUZZ_CHECK(!dead[s]);
+      FUZZ_CHECK(v.size() == dim);
+      if (live_vector.empty()) live_vector = v;
+    } catch (const pv::error& e) {
+      FUZZ_CHECK(dead[s] && e.code() == pv::errc::deleted_id);
+    }
+  }
+
+  // Two queries: a stored vector (when it is usable as a query) and a fixed one.
+  if (idx.size() > 0) {
+    std::vector<float> fixed(dim);
+    for (std::size_t i = 0; i < dim; ++i) fixed[i] = (i % 3 == 0) ? 1.0f : -0.5f;
+    check_search(idx, fixed);
+    bool usable = !live_vector.empty();
+    if (usable && p.metric_kind == pv::metric::cosine) {
+      usable = false;
+      for (float x : live_vector) usable |= x != 0.0f;
+    }
+    if (usable) check_search(idx, live_vector);
+  }
+
+  // The loaded index keeps working: insert, erase, compact, and it still saves and loads.
+  if (slot_ids.size() > 2000) return;  // keep executions fast
+  try {
+    std::vector<float> v(dim, 0.25f);
+    v[0] = 1.0f;
+    const pv::id_t id = idx.insert(v);
+    FUZZ_CHECK(idx.contains(id));
+    check_round_trip(idx);
+    idx.erase(id);
+    FUZZ_CHECK(!idx.contains(id));
+    idx.compact();
+    FUZZ_CHECK(idx.deleted_count() == 0);
+    check_round_trip(idx);
+  } catch (const pv::error& e) {
+    // An index whose next id is the last one cannot take another vector; nothing else may fail.
+    if (e.code() != pv::errc::capacity_exceeded) {
+      std::fprintf(stderr, "fuzz_load: mutation threw: %s\n", e.what());
+      violated("insert/erase/compact on a loaded index succeed");
+    }
+  }
+}
+
+/// Recomputes the header checksum and the checksum of every section that fits in the data.
+void fix_checksums(std::uint8_t* data, std::size_t size) {
+  if (size < pv::format_header_bytes) return;
+  const std::uint32_t h = pv::detail::crc32c::of({data, pv::format_header_bytes - 4});
+  std::memcpy(data + pv::format_header_bytes - 4, &h, 4);
+  std::size_t at = pv::format_header_bytes;
+  while (size - at >= 16) {
+    std::uint64_t len;
+    std::memcpy(&len, data + at + 4, 8);
+    if (len > size - at - 16) break;
+    const std::uint32_t c = pv::detail::crc32c::of({data + at + 16, static_cast<std::size_t>(len)});
+    std::memcpy(data + at + 12, &c, 4);
+    at += 16 + static_cast<std::size_t>(len);
+  }
+}
+
+}  // namespace
+
+extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
+
+extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size,
+                                               std::size_t max_size, unsigned int seed) {
+  size = LLVMFuzzerMutate(data, size, max_size);
+  if (seed % 8 != 0) fix_checksums(data, size);  // 1 in 8 keeps whatever checksums it has
+  return size;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::span<const std::uint8_t> input(data, size);
+  std::optional<pv::index> idx;
+  try {
+    idx.emplace(pv::load(input));
+  } catch (const pv::error& e) {
+    if (e.code() != pv::errc::corrupt_data && e.code() != pv::errc::unsupported_version) {
+      std::fprintf(stderr, "fuzz_load: load threw errc %d: %s\n", static_cast<int>(e.code()), e.what());
+      violated("load fails only with corrupt_data or unsupported_version");
+    }
+    return 0;
+  }
+  exercise(*idx, input);
+  return 0;
+}

@@ -1,0 +1,80 @@
+// Loader throughput: builds a 20k x 768 index (f32, then SQ8 and SQ8 re-rank), saves it to bytes,
+// and times load() on those bytes: median of several runs, in MB/s of input (1 MB = 10^6 bytes).
+// CRC-32C over the same bytes is timed too, as the floor a checked load cannot beat.
+//   pocketvec_load_throughput [n=20000] [dim=768] [runs=7]
+#include <pocketvec/pocketvec.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+namespace pv = pocketvec;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+std::vector<float> seeded_rows(std::size_t n, std::size_t dim, std::uint64_t seed) {
+  std::vector<float> out(n * dim);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const std::uint64_t r = pv::detail::splitmix64(seed ^ pv::detail::splitmix64(i));
+    out[i] = static_cast<float>(r >> 40) / static_cast<float>(1u << 24) * 2.0f - 1.0f;
+  }
+  return out;
+}
+
+template <class F>
+double median_seconds(int runs, F&& f) {
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = clock_type::now();
+    f();
+    t.push_back(std::chrono::duration<double>(clock_type::now() - start).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::size_t n = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 20000;
+  const std::size_t dim = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 768;
+  const int runs = argc > 3 ? std::atoi(argv[3]) : 7;
+  const auto rows = seeded_rows(n, dim, 1);
+  std::printf("load throughput: %zu x %zu, median of %d runs, kernels %s\n", n, dim, runs,
+              pv::kernels::best::name);
+  struct config {
+    const char* name;
+    pv::quantization q;
+    bool rerank;
+  };
+  for (auto c : {config{"f32", pv::quantization::none, false}, config{"sq8", pv::quantization::sq8, false},
+                 config{"sq8-rerank", pv::quantization::sq8, true}}) {
+    pv::index_params p;
+    p.dim = dim;
+    p.quant = c.q;
+    p.sq8_rerank = c.rerank;
+    p.m = 16;
+    p.ef_construction = 32;  // graph quality does not matter here, build time does
+    pv::index idx(p);
+    const auto b0 = clock_type::now();
+    idx.insert_batch(rows);
+    const double build_s = std::chrono::duration<double>(clock_type::now() - b0).count();
+    for (pv::id_t id = 0; id < n; id += 10) idx.erase(id);
+    const auto bytes = idx.save();
+    std::size_t loaded = 0;
+    const double load_s = median_seconds(runs, [&] { loaded += pv::load(bytes).size(); });
+    std::uint32_t crc = 0;
+    const double crc_s = median_seconds(runs, [&] { crc ^= pv::detail::crc32c::of(bytes); });
+    const double save_s = median_seconds(runs, [&] { loaded += pv::save(idx).size(); });
+    const double mb = static_cast<double>(bytes.size()) / 1e6;
+    std::printf("  %-10s %8.1f MB  load %7.1f ms = %6.0f MB/s   crc32c alone %6.0f MB/s   save %6.0f MB/s"
+                "   (build %.1f s)\n",
+                c.name, mb, load_s * 1e3, mb / load_s, mb / crc_s, mb / save_s, build_s);
+    if (loaded == 0 || crc == 0xDEADBEEF) std::printf("  (unlikely)\n");
+  }
+  return 0;
+}

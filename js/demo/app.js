@@ -1,6 +1,7 @@
 // app.js — the demo page: loads Fashion-MNIST (prepared by prepare-data.mjs), hands it to the worker
 // (worker.js) that builds, searches, saves and loads the pocketvec indexes, and draws everything.
 // URL parameters: ?n=20000 indexes only the first n images (the browser test uses this); default: all.
+// ?seed=7 makes the random grids reproducible (the test uses it, so its outcome does not vary by run).
 import { parseVectors } from './vectors.js';
 
 const DATA_URL = './data/fashion-mnist.bin';
@@ -10,6 +11,19 @@ const GRID_SIZE = 80;
 const MODE_NAMES = { f32: 'float32', sq8: 'SQ8' };
 
 const $ = (id) => document.getElementById(id);
+
+/** Math.random, or with ?seed= a small seeded generator (xorshift32) in [0, 1). */
+const random = (() => {
+  const seed = new URLSearchParams(location.search).get('seed');
+  if (seed === null) return Math.random;
+  let s = (Number.parseInt(seed, 10) >>> 0) || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    return s / 4294967296;
+  };
+})();
 
 /** The current dataset and what the worker holds. */
 const state = {
@@ -171,7 +185,7 @@ function renderGrid() {
   const live = state.count - state.deleted.size;
   const want = Math.min(GRID_SIZE, live);
   while (ids.size < want) {
-    const id = Math.floor(Math.random() * state.count);
+    const id = Math.floor(random() * state.count);
     if (!state.deleted.has(id)) ids.add(id);
   }
   for (const id of ids) {

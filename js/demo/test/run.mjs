@@ -22,6 +22,7 @@ const artifacts = process.env.POCKETVEC_ARTIFACTS_DIR || join(repoRoot, 'build',
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const N = Number(process.env.POCKETVEC_DEMO_N ?? 20000);
 const CLICKS = 50;
+const SEED = Number(process.env.POCKETVEC_DEMO_SEED ?? 7);   // the page's grids and our picks: the same every run
 const LIMIT_MS = Number(process.env.POCKETVEC_DEMO_TIMEOUT_MS ?? 300000);
 
 const started = Date.now();
@@ -88,7 +89,7 @@ async function memory(page) {
 
 async function main() {
   server = await startServer({ port: 0, fallback: false });
-  const url = `${server.url}?n=${N}`;
+  const url = `${server.url}?n=${N}&seed=${SEED}`;
   log(`serving ${url}`);
   profile = mkdtempSync(join(tmpdir(), 'pocketvec-demo-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
@@ -123,10 +124,15 @@ async function main() {
   // 2. Click random images; class agreement of the neighbours.
   let agreement = 0;
   const latencies = [];
+  let pick = SEED;
+  const nextPick = (n) => {   // a linear congruential generator: which tile to click
+    pick = (Math.imul(pick, 1103515245) + 12345) >>> 0;
+    return (pick >>> 8) % n;
+  };
   for (let i = 0; i < CLICKS; i++) {
     if (i % 10 === 0) await page.click('#shuffle');
     const tiles = await page.$$('#grid .tile');
-    const tile = tiles[Math.floor(Math.random() * tiles.length)];
+    const tile = tiles[nextPick(tiles.length)];
     const queryId = Number(await tile.getAttribute('data-id'));
     const queryLabel = Number(await tile.getAttribute('data-label'));
     const seq = await resultSeq(page);
@@ -154,8 +160,14 @@ async function main() {
   assert.ok(mem.sq8 > 0 && mem.sq8 < mem.f32 / 2, 'the SQ8 index is much smaller');
   assert.ok(await page.isChecked('#sq8'));
 
+  const gridIds = await page.$$eval('#grid .tile', (ts) => ts.map((t) => Number(t.dataset.id)));
+  const sq8Latencies = [];
+  for (const q of gridIds.slice(20, 30)) sq8Latencies.push((await searchById(page, q)).latencyMs);
+  sq8Latencies.sort((a, b) => a - b);
+  log(`SQ8: median first-call latency of 10 queries ${(sq8Latencies[5] * 1000).toFixed(0)} us`);
+
   // 4. Delete the query's nearest other neighbour; it disappears (SQ8 and f32).
-  const probe = (await page.$$eval('#grid .tile', (ts) => ts.map((t) => Number(t.dataset.id))))[3];
+  const probe = gridIds[3];
   let result = await searchById(page, probe);
   assert.equal(result.mode, 'sq8');
   const victim = result.hits.find((h) => h.id !== probe).id;

@@ -19,6 +19,8 @@ const PANEL_W = 460;
 const PANEL_H = 340;
 const M = { left: 62, right: 16, top: 34, bottom: 46 };
 const LEGEND_H = 84;
+// Sweeps other than 'matched' are dashed; a few configs get their own pattern so they stay apart.
+const DASHES = { sq8: '6 3', 'sq8-rerank': '2 2', default: '10 3 2 3' };
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const num = (v) => +v.toFixed(1);
@@ -35,7 +37,7 @@ export function seriesOf(run) {
   for (const r of run.results) {
     if (!r.atDefault) continue;
     if (r.sweep?.length) {
-      series.push({ lib: r.lib, label: `${r.lib} ${r.config}`, dashed: r.config !== 'matched', points: r.sweep.map((s) => ({ x: s.recall, y: s.p50, ef: s.ef })) });
+      series.push({ lib: r.lib, label: `${r.lib} ${r.config}`, dashed: r.config !== 'matched', dash: DASHES[r.config] ?? '6 3', points: r.sweep.map((s) => ({ x: s.recall, y: s.p50, ef: s.ef })) });
     } else if (r.exact || !run.results.some((o) => o.lib === r.lib && o.sweep?.length)) {
       const how = r.exact ? 'exact' : `ef ${r.atDefault.ef}`;
       series.push({ lib: r.lib, label: `${r.lib} ${r.config} (${how})`, single: true, points: [{ x: r.atDefault.recall, y: r.atDefault.p50, ef: r.atDefault.ef }] });
@@ -108,7 +110,7 @@ function panel(run, ox, oy, colorSeen) {
     const right = s.single || curves++ % 2 === 0;
     const pts = s.points.map((p) => [num(sx(p.x)), num(sy(p.y)), p]);
     if (!s.single) {
-      parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 3"' : ''} points="${pts.map(([x, y]) => `${x},${y}`).join(' ')}"/>`);
+      parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2"${s.dashed ? ` stroke-dasharray="${s.dash ?? '6 3'}"` : ''} points="${pts.map(([x, y]) => `${x},${y}`).join(' ')}"/>`);
     }
     for (const [x, y, p] of pts) {
       const title = `<title>${esc(`${s.label}: ef=${p.ef ?? 'exact'}, recall ${p.x.toFixed(4)}, p50 ${p.y.toFixed(1)} µs`)}</title>`;
@@ -141,7 +143,7 @@ export function renderSvg(runs) {
       ly += 18;
     }
     if (s.single) legend.push(`<rect x="${lx + 6}" y="${ly - 9}" width="10" height="10" fill="${c}"/>`);
-    else legend.push(`<line x1="${lx}" y1="${ly - 4}" x2="${lx + 22}" y2="${ly - 4}" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 3"' : ''}/>`);
+    else legend.push(`<line x1="${lx}" y1="${ly - 4}" x2="${lx + 22}" y2="${ly - 4}" stroke="${c}" stroke-width="2"${s.dashed ? ` stroke-dasharray="${s.dash ?? '6 3'}"` : ''}/>`);
     legend.push(`<text x="${lx + 26}" y="${ly}" font-size="11">${esc(label)}</text>`);
     lx += wEntry;
   }

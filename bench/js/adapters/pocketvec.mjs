@@ -1,7 +1,7 @@
 // Adapter for pocketvec's own npm package (js/ in this repo), imported by path so the harness always
 // measures the working tree: js/src/node.js, the package's "node" export, which reads dist/pocketvec.wasm
 // (build it with `npm run build:wasm` in js/). POCKETVEC_JS=/abs/path/to/node.js overrides the entry.
-// API used: await Index.create({ dim, metric, quantization, m, efConstruction, seed }),
+// API used: await Index.create({ dim, metric, quantization, m, efConstruction, seed, sq8Rerank }),
 // insertBatch(Float32Array) -> Uint32Array ids, search(q, k, { ef }) -> [{ id, distance }],
 // memoryBytes, toBytes() -> Uint8Array, dispose(). Options left out take the package defaults
 // (m=16, efConstruction=200, efSearch=64, seed=42).
@@ -21,6 +21,8 @@ export function configs() {
     { label: 'default', params: {}, note: 'f32, package defaults (m=16, efConstruction=200, efSearch=64)' },
     { label: 'matched', params: { m: 16, efConstruction: 200 }, note: 'f32, m=16, efConstruction=200 (layer 0: 2m)', sweep: true },
     { label: 'sq8', params: { m: 16, efConstruction: 200, quantization: 'sq8' }, note: 'SQ8, m=16, efConstruction=200', sweep: true },
+    // Keeps the f32 rows as well and re-scores the ef candidates exactly: more memory than f32 alone.
+    { label: 'sq8-rerank', params: { m: 16, efConstruction: 200, quantization: 'sq8', sq8Rerank: true }, note: 'SQ8 with exact re-rank (f32 rows kept), m=16, efConstruction=200', sweep: true },
   ];
 }
 
@@ -61,6 +63,7 @@ export async function createAdapter() {
       if (opts.m !== undefined) params.m = opts.m;
       if (opts.efConstruction !== undefined) params.efConstruction = opts.efConstruction;
       if (opts.seed !== undefined) params.seed = opts.seed;
+      if (opts.sq8Rerank !== undefined) params.sq8Rerank = opts.sq8Rerank;
       index = await Index.create(params);
       ef = opts.ef ?? 0;
       const ids = index.insertBatch(data.subarray(0, rows * dim));

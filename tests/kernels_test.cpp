@@ -391,3 +391,59 @@ TEST_CASE("kernels: dot_i16_u8 pairs each weight with its own code", "[kernels]"
     }
   });
 }
+
+namespace {
+// The summation order of wasm128 and of every 4-lane xsimd arch without FMA, written out in scalar
+// code: sixteen partial sums (four accumulators of four lanes), then four-lane steps into the
+// first, then (l0 + l1) + (l2 + l3) of their sum, then the tail. Equal bits here is what makes a
+// default native build and the WASM build construct identical graphs (tests/cross checks files).
+template <class Term>
+float lane_order_sum(std::size_t n, Term term) {
+  float acc[4][4] = {};
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (std::size_t a = 0; a < 4; ++a)
+      for (std::size_t l = 0; l < 4; ++l) acc[a][l] = acc[a][l] + term(i + 4 * a + l);
+  for (; i + 4 <= n; i += 4)
+    for (std::size_t l = 0; l < 4; ++l) acc[0][l] = acc[0][l] + term(i + l);
+  float lanes[4];
+  for (std::size_t l = 0; l < 4; ++l) lanes[l] = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
+  float sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (; i < n; ++i) sum += term(i);
+  return sum;
+}
+
+template <class F>
+void for_each_four_lane_backend_without_fma(F&& f) {
+// Not when this file is compiled with FMA: the compiler may then fuse the reference's own
+// multiply-adds (GCC's default -ffp-contract=fast), though the SSE2 kernels never do.
+#if defined(POCKETVEC_TEST_XSIMD) && XSIMD_WITH_SSE2 && !defined(__FMA__)
+  f(std::type_identity<pk::basic_xsimd_arch<xsimd::sse2>>{});
+#endif
+#if defined(POCKETVEC_TEST_WASM128)
+  f(std::type_identity<pk::wasm128>{});
+#endif
+}
+}  // namespace
+
+TEST_CASE("kernels: 4-lane backends without FMA sum f32 in one order, bit for bit", "[kernels]") {
+  for_each_four_lane_backend_without_fma([]<class K>(std::type_identity<K>) {
+    data_source src(777);
+    for (const std::size_t n : dims) {
+      const auto a = random_floats(src, 0, n);
+      const auto b = random_floats(src, 0, n);
+      INFO(K::name << " n=" << n);
+      const float dot = lane_order_sum(n, [&](std::size_t i) {
+        const float p = a[i] * b[i];  // rounded before the add, as a separate mul and add do
+        return p;
+      });
+      const float l2 = lane_order_sum(n, [&](std::size_t i) {
+        const float d = a[i] - b[i];
+        const float p = d * d;
+        return p;
+      });
+      REQUIRE(K::dot_f32(a.data(), b.data(), n) == dot);
+      REQUIRE(K::l2sq_f32(a.data(), b.data(), n) == l2);
+    }
+  });
+}

@@ -205,6 +205,22 @@ inline std::int32_t dot_i16_u8(const std::int16_t* w, const std::uint8_t* c, std
 }
 #endif
 
+/// The sum of a batch's lanes. For 4-lane batches in the order (l0 + l1) + (l2 + l3), which is what
+/// wasm128 does: with the same loop structure and no FMA, a default x86-64 build (SSE2..SSE4.2)
+/// then computes bit-identical f32 distances to the WASM build, so the same inserts build the same
+/// graph and save the same bytes on both. (xsimd::hadd sums (l0 + l2) + (l1 + l3) on SSE2 and the
+/// other way on SSE3.) Wider batches, and FMA, round differently; their files remain compatible.
+template <class Arch>
+inline float hsum(const f32_batch<Arch>& v) noexcept {
+  if constexpr (f32_batch<Arch>::size == 4) {
+    alignas(16) float lanes[4];
+    v.store_aligned(lanes);
+    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  } else {
+    return xsimd::hadd(v);
+  }
+}
+
 /// "xsimd/<arch>" as a NUL-terminated array built at compile time (e.g. "xsimd/fma3+avx2").
 template <class Arch>
 inline constexpr auto label = [] {
@@ -237,7 +253,7 @@ struct basic_xsimd_arch {
     }
     for (; i + lanes <= n; i += lanes)
       acc0 = xsimd::fma(batch::load_unaligned(a + i), batch::load_unaligned(b + i), acc0);
-    float sum = xsimd::hadd((acc0 + acc1) + (acc2 + acc3));
+    float sum = xsimd_detail::hsum<Arch>((acc0 + acc1) + (acc2 + acc3));
     for (; i < n; ++i) sum += a[i] * b[i];
     return sum;
   }
@@ -261,7 +277,7 @@ struct basic_xsimd_arch {
       const batch d = batch::load_unaligned(a + i) - batch::load_unaligned(b + i);
       acc0 = xsimd::fma(d, d, acc0);
     }
-    float sum = xsimd::hadd((acc0 + acc1) + (acc2 + acc3));
+    float sum = xsimd_detail::hsum<Arch>((acc0 + acc1) + (acc2 + acc3));
     for (; i < n; ++i) {
       const float d = a[i] - b[i];
       sum += d * d;
@@ -282,7 +298,7 @@ struct basic_xsimd_arch {
     }
     for (; i + lanes <= n; i += lanes)
       acc[0] = xsimd::fma(batch::load_unaligned(w + i), xsimd_detail::widen_u8<Arch>(c + i, Arch{}), acc[0]);
-    float sum = xsimd::hadd((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    float sum = xsimd_detail::hsum<Arch>((acc[0] + acc[1]) + (acc[2] + acc[3]));
     for (; i < n; ++i) sum += w[i] * static_cast<float>(c[i]);
     return sum;
   }

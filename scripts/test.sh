@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${POCKETVEC_BUILD_DIR:-$root/build}
 jobs=${JOBS:-2}
-all_stages="native asan wasm js gate"
+all_stages="native asan wasm js demo cross fuzz gate"
 stages=${STAGES:-$all_stages}
 export NODE_PATH=/usr/share/nodejs
 
@@ -49,6 +49,18 @@ stage_js() {       # the npm package: WASM module, node:test suites, real chromi
     POCKETVEC_ARTIFACTS_DIR="$build/artifacts" npm run test:browser
     POCKETVEC_SKIP_WASM_BUILD=1 npm run test:consumer
   )
+}
+
+stage_demo() {     # the browser demo in chromium: builds, searches, class agreement, reload from IndexedDB
+  POCKETVEC_ARTIFACTS_DIR="$build/artifacts" bash "$root/scripts/stage-demo.sh"
+}
+
+stage_cross() {    # the binary format across builds: native writes -> WASM reads, and back
+  POCKETVEC_BUILD_DIR="$build" bash "$root/scripts/stage-cross.sh"
+}
+
+stage_fuzz() {     # libFuzzer on the loader, bounded (FUZZ_SECONDS, default 60)
+  POCKETVEC_BUILD_DIR="$build" bash "$root/scripts/stage-fuzz.sh"
 }
 
 stage_gate() {     # instruction-count + recall regression gate (valgrind callgrind)

@@ -153,6 +153,59 @@ TEST_CASE("sq8: training edge cases decode without NaN", "[sq8]") {
   }
 }
 
+TEST_CASE("sq8: huge components: refused past float's range, ordered results up to it", "[sq8][errors]") {
+  std::vector<float> v(8);
+  SECTION("squared length past FLT_MAX/4 is refused under l2 and ip, normalised under cosine") {
+    for (const auto m : {pv::metric::l2, pv::metric::ip, pv::metric::cosine}) {
+      CAPTURE(pv::metric_name(m));
+      pv::index idx({.dim = 8, .metric_kind = m, .quant = pv::quantization::sq8});
+      std::fill(v.begin(), v.end(), 1.0e30f);
+      if (m == pv::metric::cosine) {
+        CHECK_NOTHROW(idx.insert(v));
+      } else {
+        try {
+          idx.insert(v);
+          FAIL("a vector of squared length 8e60 was accepted");
+        } catch (const pv::error& e) {
+          CHECK(e.code() == pv::errc::non_finite);
+          CHECK(std::string(e.what()).find("too large") != std::string::npos);
+        }
+      }
+    }
+  }
+  SECTION("the largest accepted lengths still give ordered, finite distances") {
+    for (const auto m : {pv::metric::l2, pv::metric::ip, pv::metric::cosine}) {
+      CAPTURE(pv::metric_name(m));
+      pv::index idx({.dim = 8, .metric_kind = m, .quant = pv::quantization::sq8, .sq8_training_size = 16});
+      for (int r = 0; r < 40; ++r) {
+        for (int i = 0; i < 8; ++i)
+          v[static_cast<std::size_t>(i)] = static_cast<float>((r * 7 + i * 3) % 11 - 5) * 1.9e17f + 1.0e16f;
+        idx.insert(v);
+      }
+      const auto hits = idx.search(idx.get(5), 10, 64);
+      REQUIRE(hits.size() == 10);
+      for (std::size_t i = 1; i < hits.size(); ++i) CHECK(hits[i - 1].distance <= hits[i].distance);
+      for (const auto& h : hits) CHECK(std::isfinite(h.distance));
+    }
+  }
+  SECTION("weights that overflow a float (ranges from a file) take the double path") {
+    // A loaded file may hold any finite range; q_i·step_i = 1e19·1e35 overflows a float. The fuzzer
+    // found a NaN -> int conversion here once.
+    pv::sq8_parts parts;
+    parts.dim = 8;
+    parts.trained = true;
+    parts.lo.assign(8, -1.0e37f);
+    parts.step.assign(8, 1.0e35f);
+    parts.codes.assign(3 * 8, 0);
+    for (std::size_t i = 0; i < parts.codes.size(); ++i) parts.codes[i] = static_cast<std::uint8_t>(i * 37);
+    auto st = pv::sq8_store<pv::metric::ip>::from_parts(parts);
+    pv::sq8_store<pv::metric::ip>::query_type q;
+    std::fill(v.begin(), v.end(), 1.0e19f);
+    st.prepare(q, v.data());
+    for (pv::slot_t s = 0; s < 3; ++s) CHECK_FALSE(std::isnan(st.distance(q, s)));
+  }
+}
+
 TEST_CASE("sq8: asymmetric distance matches decode-then-exact", "[sq8]") {
   check_asymmetric_matches_decode<pv::metric::l2>();
   check_asymmetric_matches_decode<pv::metric::cosine>();

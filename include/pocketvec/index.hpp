@@ -14,6 +14,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <limits>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -89,7 +91,17 @@ inline const float* check_vector(std::span<const float> v, std::size_t dim, metr
                                  (std::isnan(v[i]) ? "NaN" : "infinite"));
     norm2 += double{v[i]} * double{v[i]};
   }
-  if (m != metric::cosine) return v.data();
+  if (m != metric::cosine) {
+    // Past |v|² = FLT_MAX/4, |q - x|², q·x or their partial sums can overflow float (to inf, or
+    // NaN as inf - inf), and results would stop being ordered. Cosine normalises, so it is exempt.
+    constexpr double max_norm2 = static_cast<double>(std::numeric_limits<float>::max()) / 4;
+    if (norm2 > max_norm2) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " is too large: squared length %.3g exceeds %.3g", norm2, max_norm2);
+      fail(errc::non_finite, std::string(what) + buf + " (its distances would overflow float)");
+    }
+    return v.data();
+  }
   if (norm2 == 0.0)
     fail(errc::zero_vector, std::string(what) + " is all zeros: it has no direction under cosine");
   const double inv = 1.0 / std::sqrt(norm2);

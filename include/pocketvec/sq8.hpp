@@ -140,8 +140,8 @@ class sq8_store {
     std::vector<std::int16_t> w;  // q_i · step_i ≈ unit · w_i
     double unit = 0;
     std::vector<float> scratch;   // the weights in float, while preparing
-    float bias = 0;               // Σ q_i lo_i
-    float norm2 = 0;              // |q|², l2 only
+    double bias = 0;              // Σ q_i lo_i
+    double norm2 = 0;             // |q|², l2 only
   };
 
   using parts = sq8_parts;
@@ -214,19 +214,31 @@ class sq8_store {
       quantize_weights_wide(q, v);
     else
       quantize_weights(q, v);
-    q.bias = Kernels::dot_f32(v, q_.lo().data(), dim_);
+    const float* lo = q_.lo().data();
+    q.bias = Kernels::dot_f32(v, lo, dim_);
     if constexpr (M == metric::l2) q.norm2 = Kernels::dot_f32(v, v, dim_);
+    if (!std::isfinite(q.bias) || !std::isfinite(q.norm2)) {
+      // q·lo of a legal query against a legal range (from a file) can pass FLT_MAX: redo in double.
+      double bias = 0, norm2 = 0;
+      for (std::size_t i = 0; i < dim_; ++i) bias += double{v[i]} * double{lo[i]};
+      if constexpr (M == metric::l2)
+        for (std::size_t i = 0; i < dim_; ++i) norm2 += double{v[i]} * double{v[i]};
+      q.bias = bias;
+      q.norm2 = norm2;
+    }
   }
 
   float distance(const query_type& q, slot_t s) const noexcept {
     if (!trained_) return detail::f32_distance<M, Kernels>(q.v, raw_row(s), dim_);
-    const float dot = q.bias + static_cast<float>(q.unit * Kernels::dot_i16_u8(q.w.data(), code_row(s), dim_));
+    // Combined in double: nothing here overflows or cancels to NaN, whatever ranges a file holds;
+    // the float result may be ±inf, never NaN.
+    const double dot = q.bias + q.unit * Kernels::dot_i16_u8(q.w.data(), code_row(s), dim_);
     if constexpr (M == metric::l2) {
-      return std::max(0.0f, q.norm2 - 2.0f * dot + norms_[s]);
+      return static_cast<float>(std::max(0.0, q.norm2 - 2.0 * dot + double{norms_[s]}));
     } else if constexpr (M == metric::cosine) {
-      return 1.0f - dot * norms_[s];
+      return static_cast<float>(1.0 - dot * double{norms_[s]});
     } else {
-      return -dot;
+      return static_cast<float>(-dot);
     }
   }
 
@@ -301,6 +313,9 @@ class sq8_store {
       max_abs = std::max(max_abs, a);
       sum_abs += a;
     }
+    // Huge queries against a wide-enough range overflow a float weight (or their sum): redo it in
+    // double, where no float product or sum of 4096 of them can overflow.
+    if (!std::isfinite(sum_abs)) return quantize_weights_wide(q, v);
     const double headroom = 0.999 * int32_max - 255.0 * static_cast<double>(dim_);
     q.unit = std::max(double{max_abs} / 32767.0, double{sum_abs} * 255.0 / headroom);
     if (!(q.unit > 0)) q.unit = 1;  // all weights zero

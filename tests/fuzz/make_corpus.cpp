@@ -81,8 +81,8 @@ int main(int argc, char** argv) {
     write(dir / (std::string(pv::metric_name(m)) + "-empty.pvx"), pv::index(p).save());
     ++files;
   }
-  // Regression seed: SQ8 norms that overflow a float (|x̂|² of components near 1e20 is +inf) in an
-  // index built through the API; its save() must load (the loader once refused +inf in SQN_).
+  // Regression seed: huge components (the largest squared lengths insert() accepts, ~1e37) in an
+  // SQ8 index: weights q_i·step_i that overflow a float once made search convert NaN to int.
   {
     pv::index_params p;
     p.dim = 4;
@@ -91,9 +91,9 @@ int main(int argc, char** argv) {
     p.m = 3;
     pv::index idx(p);
     auto rows = seeded_rows(12, p.dim, 11);
-    for (float& x : rows) x *= 1e30f;
+    for (float& x : rows) x *= 1.5e18f;
     idx.insert_batch(rows);
-    write(dir / "l2-sq8-inf-norms.pvx", idx.save());
+    write(dir / "l2-sq8-huge.pvx", idx.save());
     ++files;
   }
   std::printf("make_corpus: %d files in %s\n", files, dir.c_str());

@@ -81,12 +81,20 @@ void expect_corrupt(const std::vector<std::uint8_t>& b, const std::string& fragm
 TEST_CASE("format: save -> load -> save is byte-identical and answers identically", "[format]") {
   const auto m = GENERATE(pv::metric::l2, pv::metric::cosine, pv::metric::ip);
   const auto q = GENERATE(pv::quantization::none, pv::quantization::sq8);
-  const int state = GENERATE(0, 1, 2, 3);  // plain, tombstones, compacted, empty
+  const int state = GENERATE(0, 1, 2, 3, 4);  // plain, tombstones, compacted, empty, upserted
   CAPTURE(pv::metric_name(m), static_cast<int>(q), state);
   auto idx = build(m, q, state == 3 ? 0 : 300);
   if (state == 1 || state == 2)
     for (pv::id_t id = 0; id < 300; id += 4) idx.erase(id);
   if (state == 2) idx.compact();
+  if (state == 4) {  // replaced vectors leave their old slot tombstoned under the same id
+    const auto fresh = pvtest::clustered(40, 8, 4, 55);
+    for (pv::id_t i = 0; i < 40; ++i) {
+      const pv::id_t id = i < 20 ? i * 3 : 1000 + i;  // 20 replacements, 20 chosen new ids
+      idx.upsert(id, std::span<const float>(fresh.data() + i * 8, 8));
+    }
+    idx.upsert(3, std::span<const float>(fresh.data(), 8));  // the same id twice
+  }
   const auto bytes = idx.save();
   auto back = pv::index::load(bytes);
   CHECK(back.save() == bytes);

@@ -11,19 +11,14 @@
 #include <cstdlib>
 #include <vector>
 
+#include "seeded_rows.hpp"
+
 namespace pv = pocketvec;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-std::vector<float> seeded_rows(std::size_t n, std::size_t dim, std::uint64_t seed) {
-  std::vector<float> out(n * dim);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const std::uint64_t r = pv::detail::splitmix64(seed ^ pv::detail::splitmix64(i));
-    out[i] = static_cast<float>(r >> 40) / static_cast<float>(1u << 24) * 2.0f - 1.0f;
-  }
-  return out;
-}
+using pocketvec_fuzz::seeded_rows;
 
 template <class F>
 double median_seconds(int runs, F&& f) {

@@ -184,7 +184,12 @@ class sq8_store {
       codes_.reserve(n * dim_);
       if constexpr (M != metric::ip) norms_.reserve(n);
     }
-    if (!trained_ || rerank_) raw_.reserve(n * dim_);
+    // Untrained and not re-ranking, the f32 rows are freed after training_size of them: reserving
+    // room for all n would make a bulk load peak at the f32 index's size (WASM memory never shrinks).
+    if (rerank_)
+      raw_.reserve(n * dim_);
+    else if (!trained_)
+      raw_.reserve(std::min(n, training_size_) * dim_);
     reserved_ = std::max(reserved_, n);
   }
 

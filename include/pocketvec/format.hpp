@@ -369,21 +369,28 @@ inline void check_finite(std::span<const float> v, const char* name) {
     if (!std::isfinite(x)) corrupt(std::string("non-finite value in ") + name);
 }
 
-template <class Store>
-index load_typed(byte_reader& r, const header_fields& f) {
+// Loading is split so that only the last step depends on the store type and metric: ids,
+// tombstones and graph (read_common) and the store's arrays (read_f32_rows / read_sq8_parts) are
+// parsed once for all metrics, which keeps the six index types from each instantiating a parser
+// (about 5 KB of WASM).
+
+/// Everything but the vectors, validated.
+struct common_parts {
+  std::vector<id_t> slot_ids;
+  std::vector<std::uint64_t> deleted;
+  graph links;
+};
+
+inline common_parts read_common(byte_reader& r, const header_fields& f) {
   const std::size_t n = static_cast<std::size_t>(f.count);
-  const std::size_t dim = f.params.dim;
-  index_state<Store> st;
-  st.next_id = f.next_id;
-  st.levels_drawn = f.levels_drawn;
-  st.deleted_count = static_cast<std::size_t>(f.deleted);
+  common_parts c;
 
   // Every section below is bounded by the bytes it occupies, so no allocation exceeds the input.
-  st.slot_ids = read_array<id_t>(r, tag_ids, "IDS_", f.count);
-  st.deleted = read_array<std::uint64_t>(r, tag_deleted, "DEL_", (f.count + 63) / 64);
+  c.slot_ids = read_array<id_t>(r, tag_ids, "IDS_", f.count);
+  c.deleted = read_array<std::uint64_t>(r, tag_deleted, "DEL_", (f.count + 63) / 64);
   std::uint64_t popcount = 0;
-  for (auto w : st.deleted) popcount += static_cast<std::uint64_t>(std::popcount(w));
-  if (n % 64 && !st.deleted.empty() && (st.deleted.back() >> (n % 64)) != 0)
+  for (auto w : c.deleted) popcount += static_cast<std::uint64_t>(std::popcount(w));
+  if (n % 64 && !c.deleted.empty() && (c.deleted.back() >> (n % 64)) != 0)
     corrupt("tombstone bits set past the last node");
   if (popcount != f.deleted) corrupt("tombstone count does not match the bitset");
   {
@@ -393,10 +400,10 @@ index load_typed(byte_reader& r, const header_fields& f) {
     id_map seen;
     seen.reserve(n);
     for (slot_t s = 0; s < n; ++s) {
-      const id_t id = st.slot_ids[s];
+      const id_t id = c.slot_ids[s];
       if (id == invalid_id) corrupt("reserved id at slot " + std::to_string(s));
       const slot_t prev = seen.find(id);
-      if (prev != no_slot && ((st.deleted[prev / 64] >> (prev % 64)) & 1u) == 0)
+      if (prev != no_slot && ((c.deleted[prev / 64] >> (prev % 64)) & 1u) == 0)
         corrupt("duplicate id " + std::to_string(id) + " at slots " + std::to_string(prev) + " and " +
                 std::to_string(s) + ", the first not deleted");
       seen.set(id, s);
@@ -404,11 +411,11 @@ index load_typed(byte_reader& r, const header_fields& f) {
   }
 
   const auto levels = read_array<std::uint8_t>(r, tag_levels, "LVL_", f.count);
-  st.links = graph(f.params.m);
-  st.links.reserve(n);
+  c.links = graph(f.params.m);
+  c.links.reserve(n);
   for (std::uint8_t l : levels) {
     if (l > max_level) corrupt("node level " + std::to_string(l) + " above the maximum");
-    st.links.add_node(l);
+    c.links.add_node(l);
   }
   {
     byte_reader lr(read_section(r, tag_links, "LNK_"));
@@ -416,7 +423,7 @@ index load_typed(byte_reader& r, const header_fields& f) {
     for (slot_t s = 0; s < n; ++s)
       for (int l = 0; l <= levels[s]; ++l) {
         const auto count = lr.get<std::uint16_t>("LNK_");
-        if (count > st.links.capacity(l))
+        if (count > c.links.capacity(l))
           corrupt("node " + std::to_string(s) + " has " + std::to_string(count) +
                   " neighbours at level " + std::to_string(l));
         nb.resize(count);
@@ -425,58 +432,84 @@ index load_typed(byte_reader& r, const header_fields& f) {
           if (t >= n || t == s || levels[t] < l)
             corrupt("node " + std::to_string(s) + " has invalid neighbour " + std::to_string(t));
         }
-        st.links.set_neighbors(s, l, nb);
+        c.links.set_neighbors(s, l, nb);
       }
     if (lr.remaining() != 0) corrupt("trailing bytes in LNK_");
   }
-  st.links.validate();
+  c.links.validate();
+  return c;
+}
 
+inline std::vector<float> read_f32_rows(byte_reader& r, const header_fields& f) {
+  auto rows = read_array<float>(r, tag_f32, "F32_", checked_mul(f.count, f.params.dim, "vectors"));
+  check_finite(rows, "F32_");
+  return rows;
+}
+
+inline sq8_parts read_sq8_parts(byte_reader& r, const header_fields& f) {
+  const std::size_t n = static_cast<std::size_t>(f.count);
+  const std::size_t dim = f.params.dim;
   const std::uint64_t cells = checked_mul(f.count, dim, "vectors");
-  if constexpr (requires { st.store.raw(); }) {  // f32
-    auto rows = read_array<float>(r, tag_f32, "F32_", cells);
-    check_finite(rows, "F32_");
-    st.store = Store(dim);
-    st.store.assign(rows);
-  } else {  // sq8
-    typename Store::parts p;
-    p.dim = dim;
-    p.training_size = f.params.sq8_training_size;
-    p.rerank = f.params.sq8_rerank;
-    p.trained = (f.flags & flag_trained) != 0;
-    if (!p.trained && n >= p.training_size)
-      corrupt("untrained SQ8 store holds as many vectors as its training size");
-    if (p.trained) {
-      auto ranges = read_array<float>(r, tag_ranges, "SQR_", checked_mul(dim, 2, "SQR_"));
-      check_finite(ranges, "SQR_");
-      p.lo.assign(ranges.begin(), ranges.begin() + static_cast<std::ptrdiff_t>(dim));
-      p.step.assign(ranges.begin() + static_cast<std::ptrdiff_t>(dim), ranges.end());
-      for (std::size_t i = 0; i < dim; ++i)
-        if (p.step[i] < 0 || !std::isfinite(double{p.lo[i]} + 255.0 * p.step[i]) ||
-            std::abs(double{p.lo[i]} + 255.0 * p.step[i]) > std::numeric_limits<float>::max())
-          corrupt("SQ8 range of dimension " + std::to_string(i) + " is invalid");
-      p.codes = read_array<std::uint8_t>(r, tag_codes, "SQC_", cells);
-      if (f.params.metric_kind != metric::ip) {
-        // Norms are derived from finite codes but may overflow a float: |x̂|² of components
-        // near 1e20 (l2) or 1/|x̂| of tiny ones (cosine) is +inf in a valid index, so +inf is kept.
-        p.norms = read_array<float>(r, tag_norms, "SQN_", f.count);
-        for (float x : p.norms)
-          if (std::isnan(x) || x < 0) corrupt("NaN or negative norm in SQN_");
-      }
+  sq8_parts p;
+  p.dim = dim;
+  p.training_size = f.params.sq8_training_size;
+  p.rerank = f.params.sq8_rerank;
+  p.trained = (f.flags & flag_trained) != 0;
+  if (!p.trained && n >= p.training_size)
+    corrupt("untrained SQ8 store holds as many vectors as its training size");
+  if (p.trained) {
+    auto ranges = read_array<float>(r, tag_ranges, "SQR_", checked_mul(dim, 2, "SQR_"));
+    check_finite(ranges, "SQR_");
+    p.lo.assign(ranges.begin(), ranges.begin() + static_cast<std::ptrdiff_t>(dim));
+    p.step.assign(ranges.begin() + static_cast<std::ptrdiff_t>(dim), ranges.end());
+    for (std::size_t i = 0; i < dim; ++i)
+      if (p.step[i] < 0 || !std::isfinite(double{p.lo[i]} + 255.0 * p.step[i]) ||
+          std::abs(double{p.lo[i]} + 255.0 * p.step[i]) > std::numeric_limits<float>::max())
+        corrupt("SQ8 range of dimension " + std::to_string(i) + " is invalid");
+    p.codes = read_array<std::uint8_t>(r, tag_codes, "SQC_", cells);
+    if (f.params.metric_kind != metric::ip) {
+      // Norms are derived from finite codes but may overflow a float: |x̂|² of components
+      // near 1e20 (l2) or 1/|x̂| of tiny ones (cosine) is +inf in a valid index, so +inf is kept.
+      p.norms = read_array<float>(r, tag_norms, "SQN_", f.count);
+      for (float x : p.norms)
+        if (std::isnan(x) || x < 0) corrupt("NaN or negative norm in SQN_");
     }
-    if (!p.trained || p.rerank) {
-      p.raw = read_array<float>(r, tag_f32, "F32_", cells);
-      check_finite(p.raw, "F32_");
-    }
-    st.store = Store::from_parts(std::move(p));
   }
+  if (!p.trained || p.rerank) p.raw = read_f32_rows(r, f);
+  return p;
+}
+
+inline void expect_end(const byte_reader& r) {
   if (r.remaining() != 0) corrupt(std::to_string(r.remaining()) + " trailing bytes after the last section");
+}
+
+/// The one step per index type: adopt the validated parts.
+template <class Store>
+index assemble(const header_fields& f, common_parts&& c, Store&& store) {
+  index_state<Store> st;
+  st.next_id = f.next_id;
+  st.levels_drawn = f.levels_drawn;
+  st.deleted_count = static_cast<std::size_t>(f.deleted);
+  st.slot_ids = std::move(c.slot_ids);
+  st.deleted = std::move(c.deleted);
+  st.links = std::move(c.links);
+  st.store = std::move(store);
   return index(basic_index<Store>(f.params, std::move(st)));
 }
 
 template <metric M>
 index load_metric(byte_reader& r, const header_fields& f) {
-  if (f.params.quant == quantization::sq8) return load_typed<sq8_store<M>>(r, f);
-  return load_typed<f32_store<M>>(r, f);
+  auto common = read_common(r, f);
+  if (f.params.quant == quantization::sq8) {
+    auto parts = read_sq8_parts(r, f);
+    expect_end(r);
+    return assemble(f, std::move(common), sq8_store<M>::from_parts(std::move(parts)));
+  }
+  const auto rows = read_f32_rows(r, f);
+  expect_end(r);
+  f32_store<M> store(f.params.dim);
+  store.assign(rows);
+  return assemble(f, std::move(common), std::move(store));
 }
 
 }  // namespace detail

@@ -128,6 +128,61 @@ struct sq8_parts {
   std::vector<float> raw;           // size() * dim, when untrained or rerank
 };
 
+namespace detail {
+
+// SQ8 query weights w_i = v_i·step_i as 16-bit fixed point (see the file comment): returns `unit`,
+// the larger of max|w|/32767 (each weight fits an int16) and Σ|w|·255/(INT32_MAX − 255·dim) (no sum
+// can overflow an int32, with room for the rounding of each weight by up to 1/2 and, in float, 0.1 %
+// for the rounding of Σ|w| itself). Metric-independent, so not a member of the store template.
+inline constexpr double sq8_int32_max = static_cast<double>(std::numeric_limits<std::int32_t>::max());
+
+// In double, for ranges near FLT_MAX (or huge queries) where v·step could overflow a float.
+inline double sq8_weights_wide(const float* v, const float* step, std::size_t dim, std::int16_t* out) {
+  double max_abs = 0, sum_abs = 0;
+  for (std::size_t i = 0; i < dim; ++i) {
+    const double a = std::fabs(double{v[i]} * double{step[i]});
+    max_abs = std::max(max_abs, a);
+    sum_abs += a;
+  }
+  double unit = std::max(max_abs / 32767.0, sum_abs * 255.0 / (sq8_int32_max - 255.0 * static_cast<double>(dim)));
+  if (!(unit > 0)) unit = 1;  // all weights zero
+  const double inv = 1.0 / unit;
+  for (std::size_t i = 0; i < dim; ++i) {
+    const double x = double{v[i]} * double{step[i]} * inv;
+    out[i] = static_cast<std::int16_t>(static_cast<std::int32_t>(x + (x < 0 ? -0.5 : 0.5)));
+  }
+  return unit;
+}
+
+inline double sq8_weights(const float* v, const float* step, std::size_t dim, bool wide,
+                          std::vector<float>& scratch, std::int16_t* out) {
+  if (wide) return sq8_weights_wide(v, step, dim, out);
+  scratch.resize(dim);
+  float* w = scratch.data();
+  for (std::size_t i = 0; i < dim; ++i) w[i] = v[i] * step[i];
+  float max_abs = 0, sum_abs = 0;
+  for (std::size_t i = 0; i < dim; ++i) {
+    const float a = std::fabs(w[i]);
+    max_abs = std::max(max_abs, a);
+    sum_abs += a;
+  }
+  // Huge queries against a wide-enough range overflow a float weight (or their sum): redo it in
+  // double, where no float product or sum of 4096 of them can overflow.
+  if (!std::isfinite(sum_abs)) return sq8_weights_wide(v, step, dim, out);
+  const double headroom = 0.999 * sq8_int32_max - 255.0 * static_cast<double>(dim);
+  double unit = std::max(double{max_abs} / 32767.0, double{sum_abs} * 255.0 / headroom);
+  if (!(unit > 0)) unit = 1;
+  const float inv = static_cast<float>(1.0 / unit);
+  // Round half away from zero. |x| ≤ 32767 up to float rounding, so the int16 cannot overflow.
+  for (std::size_t i = 0; i < dim; ++i) {
+    const float x = w[i] * inv;
+    out[i] = static_cast<std::int16_t>(static_cast<std::int32_t>(x + (x < 0 ? -0.5f : 0.5f)));
+  }
+  return unit;
+}
+
+}  // namespace detail
+
 /// The SQ8 store: dim() bytes per vector once trained, +4 bytes under l2 and cosine.
 template <metric M, class Kernels = kernels::best>
 class sq8_store {
@@ -215,10 +270,7 @@ class sq8_store {
     q.v = v;
     if (!trained_) return;
     q.w.resize(dim_);
-    if (q_.wide())
-      quantize_weights_wide(q, v);
-    else
-      quantize_weights(q, v);
+    q.unit = detail::sq8_weights(v, q_.step().data(), dim_, q_.wide(), q.scratch, q.w.data());
     const float* lo = q_.lo().data();
     q.bias = Kernels::dot_f32(v, lo, dim_);
     if constexpr (M == metric::l2) q.norm2 = Kernels::dot_f32(v, v, dim_);
@@ -300,54 +352,6 @@ class sq8_store {
     return codes_.capacity() + (norms_.capacity() + raw_.capacity()) * sizeof(float) +
            2 * q_.dim() * sizeof(float) + cached_row_.capacity() * sizeof(float) +
            cached_query_.w.capacity() * sizeof(std::int16_t) + cached_query_.scratch.capacity() * sizeof(float);
-  }
-
-  // The fixed point (see the file comment): unit is the larger of max|w|/32767 (each weight fits an
-  // int16) and Σ|w|·255/(INT32_MAX − 255·dim) (no sum can overflow an int32, with room for the
-  // rounding of each weight by up to 1/2 and, in float, 0.1 % for the rounding of Σ|w| itself).
-  static constexpr double int32_max = static_cast<double>(std::numeric_limits<std::int32_t>::max());
-
-  void quantize_weights(query_type& q, const float* v) const {
-    q.scratch.resize(dim_);
-    float* w = q.scratch.data();
-    const float* step = q_.step().data();
-    for (std::size_t i = 0; i < dim_; ++i) w[i] = v[i] * step[i];
-    float max_abs = 0, sum_abs = 0;
-    for (std::size_t i = 0; i < dim_; ++i) {
-      const float a = std::fabs(w[i]);
-      max_abs = std::max(max_abs, a);
-      sum_abs += a;
-    }
-    // Huge queries against a wide-enough range overflow a float weight (or their sum): redo it in
-    // double, where no float product or sum of 4096 of them can overflow.
-    if (!std::isfinite(sum_abs)) return quantize_weights_wide(q, v);
-    const double headroom = 0.999 * int32_max - 255.0 * static_cast<double>(dim_);
-    q.unit = std::max(double{max_abs} / 32767.0, double{sum_abs} * 255.0 / headroom);
-    if (!(q.unit > 0)) q.unit = 1;  // all weights zero
-    const float inv = static_cast<float>(1.0 / q.unit);
-    // Round half away from zero. |x| ≤ 32767 up to float rounding, so the int16 cannot overflow.
-    for (std::size_t i = 0; i < dim_; ++i) {
-      const float x = w[i] * inv;
-      q.w[i] = static_cast<std::int16_t>(static_cast<std::int32_t>(x + (x < 0 ? -0.5f : 0.5f)));
-    }
-  }
-
-  // The same in double, for ranges near FLT_MAX where v·step could overflow a float.
-  void quantize_weights_wide(query_type& q, const float* v) const {
-    const float* step = q_.step().data();
-    double max_abs = 0, sum_abs = 0;
-    for (std::size_t i = 0; i < dim_; ++i) {
-      const double a = std::fabs(double{v[i]} * double{step[i]});
-      max_abs = std::max(max_abs, a);
-      sum_abs += a;
-    }
-    q.unit = std::max(max_abs / 32767.0, sum_abs * 255.0 / (int32_max - 255.0 * static_cast<double>(dim_)));
-    if (!(q.unit > 0)) q.unit = 1;
-    const double inv = 1.0 / q.unit;
-    for (std::size_t i = 0; i < dim_; ++i) {
-      const double x = double{v[i]} * double{step[i]} * inv;
-      q.w[i] = static_cast<std::int16_t>(static_cast<std::int32_t>(x + (x < 0 ? -0.5 : 0.5)));
-    }
   }
 
  private:

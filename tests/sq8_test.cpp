@@ -153,7 +153,7 @@ TEST_CASE("sq8: training edge cases decode without NaN", "[sq8]") {
   }
 }
 
-TEST_CASE("sq8: huge components: refused past float's range, ordered results up to it", "[sq8][errors]") {
+TEST_CASE("sq8: extreme magnitudes: huge vectors refused past float range, huge and tiny weights handled", "[sq8][errors]") {
   std::vector<float> v(8);
   SECTION("squared length past FLT_MAX/4 is refused under l2 and ip, normalised under cosine") {
     for (const auto m : {pv::metric::l2, pv::metric::ip, pv::metric::cosine}) {
@@ -203,6 +203,21 @@ TEST_CASE("sq8: huge components: refused past float's range, ordered results up 
     std::fill(v.begin(), v.end(), 1.0e19f);
     st.prepare(q, v.data());
     for (pv::slot_t s = 0; s < 3; ++s) CHECK_FALSE(std::isnan(st.distance(q, s)));
+  }
+  SECTION("weights so tiny that 1/unit overflows a float take the double path") {
+    // The fuzzer's second find: q_i·step_i ≈ 1e-40 makes the fixed-point scale 1/unit ≈ 1e45.
+    pv::sq8_parts parts;
+    parts.dim = 8;
+    parts.trained = true;
+    parts.lo.assign(8, 0.0f);
+    parts.step.assign(8, 1.0e-30f);
+    parts.codes.assign(2 * 8, 200);
+    auto st = pv::sq8_store<pv::metric::ip>::from_parts(parts);
+    pv::sq8_store<pv::metric::ip>::query_type q;
+    std::fill(v.begin(), v.end(), 1.0e-10f);
+    st.prepare(q, v.data());
+    for (std::int16_t w : q.w) CHECK(w == 32767);
+    CHECK(st.distance(q, 0) == Approx(-8 * 200 * 1.0e-40).epsilon(1e-3));
   }
 }
 

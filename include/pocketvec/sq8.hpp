@@ -173,6 +173,8 @@ inline double sq8_weights(const float* v, const float* step, std::size_t dim, bo
   double unit = std::max(double{max_abs} / 32767.0, double{sum_abs} * 255.0 / headroom);
   if (!(unit > 0)) unit = 1;
   const float inv = static_cast<float>(1.0 / unit);
+  // Tiny weights (|w| below ~1e-34) put 1/unit past FLT_MAX: double handles those too.
+  if (!std::isfinite(inv)) return sq8_weights_wide(v, step, dim, out);
   // Round half away from zero. |x| ≤ 32767 up to float rounding, so the int16 cannot overflow.
   for (std::size_t i = 0; i < dim; ++i) {
     const float x = w[i] * inv;

@@ -251,6 +251,14 @@ TEST_CASE("format: one broken invariant at a time", "[format][corrupt]") {
     fix_section_crc(b, at);
     expect_corrupt(b, "non-finite");
   }
+  SECTION("vector longer than insert() accepts (l2)") {
+    auto b = good;
+    const auto at = find_section(b, "F32_");
+    const float huge = 1.0e19f;  // one component: |v|² ≈ 1e38 > FLT_MAX/4
+    std::memcpy(b.data() + at + 16 + 4 * 8 * 3, &huge, 4);  // slot 3, component 0 (dim 8)
+    fix_section_crc(b, at);
+    expect_corrupt(b, "vector at slot 3 in F32_ is too large");
+  }
   SECTION("level above the maximum") {
     auto b = good;
     const auto at = find_section(b, "LVL_");

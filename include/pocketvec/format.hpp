@@ -443,6 +443,14 @@ inline common_parts read_common(byte_reader& r, const header_fields& f) {
 inline std::vector<float> read_f32_rows(byte_reader& r, const header_fields& f) {
   auto rows = read_array<float>(r, tag_f32, "F32_", checked_mul(f.count, f.params.dim, "vectors"));
   check_finite(rows, "F32_");
+  // Only vectors insert() would take: past this length l2/ip distances overflow float.
+  const std::size_t dim = f.params.dim;
+  if (f.params.metric_kind != metric::cosine)
+    for (std::size_t s = 0; dim && s < rows.size() / dim; ++s) {
+      double n2 = 0;
+      for (std::size_t i = 0; i < dim; ++i) n2 += double{rows[s * dim + i]} * rows[s * dim + i];
+      if (n2 > max_squared_length) corrupt("vector at slot " + std::to_string(s) + " in F32_ is too large");
+    }
   return rows;
 }
 

@@ -77,6 +77,10 @@ inline void check_params(const index_params& p) {
 
 /// Checks one user vector; returns the floats a store should see: `v` itself, or under cosine a
 /// unit-length copy in `buffer`. `what` names the vector in messages ("vector", "query").
+/// The largest |v|² insert() and search() accept under l2 and ip (see check_vector); the loader
+/// holds stored f32 rows to it too.
+inline constexpr double max_squared_length = static_cast<double>(std::numeric_limits<float>::max()) / 4;
+
 inline const float* check_vector(std::span<const float> v, std::size_t dim, metric m,
                                  std::vector<float>& buffer, const char* what) {
   if (v.size() != dim)
@@ -93,8 +97,7 @@ inline const float* check_vector(std::span<const float> v, std::size_t dim, metr
   if (m != metric::cosine) {
     // Past |v|² = FLT_MAX/4, |q - x|², q·x or their partial sums can overflow float (to inf, or
     // NaN as inf - inf), and results would stop being ordered. Cosine normalises, so it is exempt.
-    constexpr double max_norm2 = static_cast<double>(std::numeric_limits<float>::max()) / 4;
-    if (norm2 > max_norm2)  // (no number formatting: printf's float code would cost the WASM build 5 KB)
+    if (norm2 > max_squared_length)  // (no number formatting: printf's float code would cost the WASM build 5 KB)
       fail(errc::non_finite, std::string(what) +
                                  " is too large: its squared length exceeds FLT_MAX/4 (about 8.5e37), "
                                  "so its distances would overflow float");

@@ -69,8 +69,11 @@ namespace detail {
   char digits[12];
   char* p = digits + sizeof digits;
   *--p = '\0';
-  for (unsigned n = static_cast<unsigned>(line); p == digits + sizeof digits - 1 || n != 0; n /= 10)
+  unsigned n = static_cast<unsigned>(line);
+  do {
     *--p = static_cast<char>('0' + n % 10);
+    n /= 10;
+  } while (n != 0);
   std::fputs("pocketvec: internal invariant violated: ", stderr);
   std::fputs(expr, stderr);
   std::fputs(" (", stderr);

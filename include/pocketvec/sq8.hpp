@@ -95,9 +95,6 @@ class sq8_quantizer {
     for (std::size_t i = 0; i < lo_.size(); ++i) out[i] = level(i, c[i]);
   }
 
-  /// Ranges so wide (|values| near FLT_MAX) that float arithmetic on them could overflow.
-  bool wide() const noexcept { return wide_; }
-
   float level(std::size_t i, std::uint8_t c) const noexcept {
     if (!wide_) return lo_[i] + step_[i] * static_cast<float>(c);
     constexpr double fmax = std::numeric_limits<float>::max();
@@ -154,9 +151,10 @@ inline double sq8_weights_wide(const float* v, const float* step, std::size_t di
   return unit;
 }
 
-inline double sq8_weights(const float* v, const float* step, std::size_t dim, bool wide,
+// In float when that is exact enough, which is almost always; every case where float overflows
+// (weights or their sum past FLT_MAX, 1/unit past FLT_MAX) falls back to the double version.
+inline double sq8_weights(const float* v, const float* step, std::size_t dim,
                           std::vector<float>& scratch, std::int16_t* out) {
-  if (wide) return sq8_weights_wide(v, step, dim, out);
   scratch.resize(dim);
   float* w = scratch.data();
   for (std::size_t i = 0; i < dim; ++i) w[i] = v[i] * step[i];
@@ -272,7 +270,7 @@ class sq8_store {
     q.v = v;
     if (!trained_) return;
     q.w.resize(dim_);
-    q.unit = detail::sq8_weights(v, q_.step().data(), dim_, q_.wide(), q.scratch, q.w.data());
+    q.unit = detail::sq8_weights(v, q_.step().data(), dim_, q.scratch, q.w.data());
     const float* lo = q_.lo().data();
     q.bias = Kernels::dot_f32(v, lo, dim_);
     if constexpr (M == metric::l2) q.norm2 = Kernels::dot_f32(v, v, dim_);

@@ -1,12 +1,14 @@
 // pocketvec/hnsw/graph.hpp — HNSW topology: levels and neighbour lists, nothing else.
 //
-// The graph knows slots, not vectors or distances. Layout:
-//   level 0     one flat array, m0() slots per node, plus a u16 count per node
-//   levels >= 1 only for nodes that have them: per node `level` blocks of [count, m() slots] in one
-//               shared pool, found through upper_offset_[node]
+// The graph knows slots, not vectors or distances. Layout (links bit-packed, see packed_slots.hpp):
+//   level 0     one packed array, m0() entries per node, plus a u16 count per node
+//   levels >= 1 only for nodes that have them: per node `level` blocks of m() entries in one shared
+//               packed pool plus a u8 count per block, found through upper_block_[node]
+// Every link array uses the same width, bit_width(size() - 1) or wider if reserve() asked for
+// more; add_node() widens them when the next slot would not fit.
 // Invariants (checked by validate()): every count <= its capacity; every neighbour < size(), never the
 // node itself, and present at that level; the entry point has the maximum level.
-// Depends on config.hpp and error.hpp only.
+// Depends on config.hpp, error.hpp and packed_slots.hpp only.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
+#include "packed_slots.hpp"
 
 namespace pocketvec {
 
@@ -35,10 +38,11 @@ class graph {
   int level(slot_t s) const noexcept { return levels_[s]; }
 
   void reserve(std::size_t n) {
+    fit_slots(n);
     levels_.reserve(n);
     count0_.reserve(n);
     links0_.reserve(n * m0_);
-    upper_offset_.reserve(n);
+    upper_block_.reserve(n);
   }
 
   /// Appends a node with empty neighbour lists on levels 0..level; the new slot is size()-1.
@@ -46,11 +50,13 @@ class graph {
   slot_t add_node(int level) {
     POCKETVEC_ASSERT(level >= 0 && level <= max_level);
     const auto s = static_cast<slot_t>(size());
+    fit_slots(size() + 1);
     levels_.push_back(static_cast<std::uint8_t>(level));
     count0_.push_back(0);
-    links0_.resize(links0_.size() + m0_, no_slot);
-    upper_offset_.push_back(static_cast<std::uint32_t>(upper_.size()));
-    upper_.resize(upper_.size() + static_cast<std::size_t>(level) * (m_ + 1), 0);
+    links0_.resize(links0_.size() + m0_);
+    upper_block_.push_back(static_cast<std::uint32_t>(upper_count_.size()));
+    upper_count_.resize(upper_count_.size() + static_cast<std::size_t>(level), 0);
+    upper_.resize(upper_count_.size() * m_);
     if (level > top_level_) {
       top_level_ = level;
       entry_ = s;
@@ -60,28 +66,36 @@ class graph {
 
   std::size_t capacity(int level) const noexcept { return level == 0 ? m0_ : m_; }
 
-  std::span<const slot_t> neighbors(slot_t s, int level) const noexcept {
-    if (level == 0) return {links0_.data() + std::size_t{s} * m0_, count0_[s]};
-    const slot_t* block = upper_block(s, level);
-    return {block + 1, block[0]};
+  slot_list neighbors(slot_t s, int level) const noexcept {
+    if (level == 0) return {links0_, std::size_t{s} * m0_, count0_[s]};
+    const std::size_t b = upper_block(s, level);
+    return {upper_, b * m_, upper_count_[b]};
   }
 
   void set_neighbors(slot_t s, int level, std::span<const slot_t> nbrs) noexcept {
     POCKETVEC_ASSERT(nbrs.size() <= capacity(level));
+    std::size_t first = 0;
+    packed_slots* links = &links0_;
     if (level == 0) {
-      std::copy(nbrs.begin(), nbrs.end(), links0_.begin() + std::size_t{s} * m0_);
+      first = std::size_t{s} * m0_;
       count0_[s] = static_cast<std::uint16_t>(nbrs.size());
     } else {
-      slot_t* block = upper_block(s, level);
-      block[0] = static_cast<slot_t>(nbrs.size());
-      std::copy(nbrs.begin(), nbrs.end(), block + 1);
+      const std::size_t b = upper_block(s, level);
+      first = b * m_;
+      upper_count_[b] = static_cast<std::uint8_t>(nbrs.size());
+      links = &upper_;
     }
+    for (slot_t t : nbrs) links->set(first++, t);
   }
+
+  /// Bits per stored link (see packed_slots.hpp).
+  unsigned link_bits() const noexcept { return links0_.bits(); }
 
   /// Memory held, in bytes (capacities, not sizes).
   std::size_t memory_bytes() const noexcept {
-    return levels_.capacity() + count0_.capacity() * sizeof(std::uint16_t) +
-           (links0_.capacity() + upper_offset_.capacity() + upper_.capacity()) * sizeof(slot_t);
+    return levels_.capacity() + count0_.capacity() * sizeof(std::uint16_t) + links0_.memory_bytes() +
+           upper_block_.capacity() * sizeof(std::uint32_t) + upper_count_.capacity() +
+           upper_.memory_bytes();
   }
 
   /// Throws errc::corrupt_data naming the first broken invariant. O(edges).
@@ -110,24 +124,28 @@ class graph {
 
   // --- raw access for serialization (format.hpp) ---
   std::span<const std::uint8_t> raw_levels() const noexcept { return levels_; }
-  std::span<const std::uint16_t> raw_count0() const noexcept { return count0_; }
-  std::span<const slot_t> raw_links0() const noexcept { return links0_; }
 
  private:
-  const slot_t* upper_block(slot_t s, int level) const noexcept {
-    return upper_.data() + upper_offset_[s] + static_cast<std::size_t>(level - 1) * (m_ + 1);
+  std::size_t upper_block(slot_t s, int level) const noexcept {
+    return std::size_t{upper_block_[s]} + static_cast<std::size_t>(level - 1);
   }
-  slot_t* upper_block(slot_t s, int level) noexcept {
-    return upper_.data() + upper_offset_[s] + static_cast<std::size_t>(level - 1) * (m_ + 1);
+
+  /// Widens the link arrays, if needed, so that every slot below n fits.
+  void fit_slots(std::size_t n) {
+    const unsigned bits = packed_slots::bits_for(n);
+    if (bits <= links0_.bits()) return;
+    links0_.widen(bits);
+    upper_.widen(bits);
   }
 
   std::size_t m_ = 16;
   std::size_t m0_ = 32;
   std::vector<std::uint8_t> levels_;
   std::vector<std::uint16_t> count0_;
-  std::vector<slot_t> links0_;
-  std::vector<std::uint32_t> upper_offset_;
-  std::vector<slot_t> upper_;
+  packed_slots links0_;
+  std::vector<std::uint32_t> upper_block_;   // per node: index of its level-1 block
+  std::vector<std::uint8_t> upper_count_;    // per block: neighbours in it (<= m <= 128)
+  packed_slots upper_;                       // m entries per block
   slot_t entry_ = no_slot;
   int top_level_ = -1;
 };

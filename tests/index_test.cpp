@@ -325,6 +325,51 @@ TEST_CASE("index: upsert replaces the vector under a chosen id", "[index]") {
   CHECK(idx.insert(a) == 8);  // 7 is taken
 }
 
+TEST_CASE("index: id lookups hold no hash table while ids are in slot order, and stay right after",
+          "[index][ids]") {
+  const std::size_t dim = 4;
+  pv::index idx(params_for(dim, metric::l2));
+  auto sorted = [&](const pv::index& i) { return i.visit([](auto& c) { return c.ids_in_slot_order(); }); };
+  auto row = [](float x) { return std::vector<float>{x, x + 1, x + 2, x + 3}; };
+  for (int i = 0; i < 200; ++i) CHECK(idx.insert(row(static_cast<float>(i))) == static_cast<id_t>(i));
+  CHECK(sorted(idx));
+  const std::size_t sorted_bytes = idx.memory_bytes();
+
+  // Deleting and compacting keeps a subset of increasing ids: still no hash.
+  for (id_t id = 0; id < 200; id += 3) idx.erase(id);
+  idx.compact();
+  CHECK(sorted(idx));
+  for (id_t id = 0; id < 200; ++id) {
+    CHECK(idx.contains(id) == (id % 3 != 0));
+    if (id % 3 != 0) CHECK(idx.get(id) == row(static_cast<float>(id)));
+  }
+  CHECK(code_of([&] { idx.get(3); }) == errc::unknown_id);
+  // An upsert beyond every id keeps the order; the next insert() goes below it and breaks it.
+  idx.upsert(1000, row(1000));
+  CHECK(sorted(idx));
+  CHECK(idx.insert(row(200)) == 200);
+  CHECK_FALSE(sorted(idx));
+  CHECK(idx.memory_bytes() > sorted_bytes);
+  // Replacing an id in place: the hash must point at the newest slot.
+  idx.upsert(5, row(-5));
+  CHECK(idx.get(5) == row(-5));
+  CHECK(idx.get(1000) == row(1000));
+  CHECK(idx.get(200) == row(200));
+  CHECK(idx.search(row(-5), 1)[0].id == 5);
+  CHECK(idx.insert(row(201)) == 201);
+
+  // Loading decides the mode from the stored ids; lookups agree either way.
+  pv::index back = pv::index::load(idx.save());
+  CHECK_FALSE(sorted(back));
+  for (id_t id = 0; id < 1002; ++id) CHECK(back.contains(id) == idx.contains(id));
+  pv::index fresh(params_for(dim, metric::l2));
+  for (int i = 0; i < 10; ++i) fresh.insert(row(static_cast<float>(i)));
+  pv::index fresh_back = pv::index::load(fresh.save());
+  CHECK(sorted(fresh_back));
+  CHECK(fresh_back.get(9) == row(9));
+  CHECK_FALSE(fresh_back.contains(10));
+}
+
 TEST_CASE("index: the same seed and inserts build the same graph", "[index][determinism]") {
   const std::size_t dim = 24;
   auto base = pvtest::clustered(1500, dim, 10, 8);

@@ -4,9 +4,12 @@
 // loop specialised for that store. `index` is the everyday facade: it picks one basic_index
 // instantiation from runtime parameters (metric x quantization) once, at construction.
 //
-// Invariants: slot_ids has one entry per graph node and store row; ids_ maps every id that has a
-// slot (live or tombstoned) to it; a tombstoned slot is never returned by search; ids are never
-// reused for another vector unless the user upserts them.
+// Invariants: slot_ids has one entry per graph node and store row; every id that has a slot (live or
+// tombstoned) finds its latest slot through find_slot(); a tombstoned slot is never returned by
+// search; ids are never reused for another vector unless the user upserts them.
+// id -> slot: while slot_ids is strictly increasing (ids handed out by insert(), and any subset of
+// them that compact() keeps) a binary search over it answers, and the index holds no hash table;
+// the first id that breaks the order (an upsert, an id below the last) builds the hash (id_map).
 // Not thread-safe: one thread at a time per index (searches reuse internal scratch buffers).
 #pragma once
 
@@ -14,6 +17,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <span>
 #include <string>
@@ -172,6 +176,9 @@ class basic_index {
     return total == 0 ? 0.0 : static_cast<double>(state_.deleted_count) / static_cast<double>(total);
   }
 
+  /// True while id lookups need no hash table (see the invariants at the top).
+  bool ids_in_slot_order() const noexcept { return ids_sorted_; }
+
   std::size_t memory_bytes() const noexcept {
     return state_.store.memory_bytes() + state_.links.memory_bytes() +
            state_.slot_ids.capacity() * sizeof(id_t) +
@@ -183,7 +190,7 @@ class basic_index {
     state_.store.reserve(n);
     state_.links.reserve(n);
     state_.slot_ids.reserve(n);
-    ids_.reserve(n);
+    if (!ids_sorted_) ids_.reserve(n);
   }
 
   /// Inserts under a new id (the smallest never handed out). O(log n · ef_construction) distances.
@@ -198,7 +205,7 @@ class basic_index {
   void upsert(id_t id, std::span<const float> v) {
     if (id == invalid_id) detail::fail(errc::invalid_argument, "id 4294967295 is reserved");
     const float* data = detail::check_vector(v, dim(), metric_kind, vbuf_, "vector");
-    const slot_t old = ids_.find(id);
+    const slot_t old = find_slot(id);
     if (old != no_slot && !is_deleted(old)) mark_deleted(old);
     add(id, data);  // fresh_id() skips ids taken this way
     maybe_compact();
@@ -218,7 +225,10 @@ class basic_index {
         detail::fail(e.code(), std::string("batch row ") + std::to_string(i) + ": " + e.what());
       }
     }
-    reserve(state_.slot_ids.size() + n);
+    // Room for the batch, growing by at least half so that many small batches do not copy
+    // everything each time (one big batch on an empty index, or after reserve(), gets exactly n).
+    const std::size_t have = state_.slot_ids.size(), room = state_.slot_ids.capacity();
+    if (have + n > room) reserve(std::max(have + n, room + room / 2));
     std::vector<id_t> out;
     out.reserve(n);
     for (std::size_t i = 0; i < n; ++i) out.push_back(insert(flat.subspan(i * dim(), dim())));
@@ -233,7 +243,7 @@ class basic_index {
   }
 
   bool contains(id_t id) const noexcept {
-    const slot_t s = ids_.find(id);
+    const slot_t s = find_slot(id);
     return s != no_slot && !is_deleted(s);
   }
 
@@ -341,14 +351,14 @@ class basic_index {
   }
 
   slot_t live_slot(id_t id) const {
-    const slot_t s = ids_.find(id);
+    const slot_t s = find_slot(id);
     if (s == no_slot) detail::fail(errc::unknown_id, "unknown id " + std::to_string(id));
     if (is_deleted(s)) detail::fail(errc::deleted_id, "id " + std::to_string(id) + " is deleted");
     return s;
   }
 
   id_t fresh_id() {
-    while (ids_.find(state_.next_id) != no_slot) ++state_.next_id;
+    while (find_slot(state_.next_id) != no_slot) ++state_.next_id;
     if (state_.next_id == invalid_id)
       detail::fail(errc::capacity_exceeded, "no free ids left below 4294967295");
     return state_.next_id++;
@@ -363,9 +373,21 @@ class basic_index {
     store.prepare(scratch_.query, data);
     const int level = detail::draw_level(params_.seed, state_.levels_drawn++, params_.m);
     insert_node(state_.links, store, slot, scratch_.query, level, params_.ef_construction, scratch_);
+    const bool in_order = state_.slot_ids.empty() || state_.slot_ids.back() < id;
     state_.slot_ids.push_back(id);
     if (state_.deleted.size() * 64 <= slot) state_.deleted.push_back(0);
-    ids_.set(id, slot);
+    if (!ids_sorted_)
+      ids_.set(id, slot);
+    else if (!in_order)
+      rebuild_id_map();
+  }
+
+  /// The latest slot holding `id`, or no_slot. O(log n) while ids are in slot order, else O(1).
+  slot_t find_slot(id_t id) const noexcept {
+    if (!ids_sorted_) return ids_.find(id);
+    const auto& ids = state_.slot_ids;
+    const auto it = std::lower_bound(ids.begin(), ids.end(), id);
+    return it != ids.end() && *it == id ? static_cast<slot_t>(it - ids.begin()) : no_slot;
   }
 
   void maybe_compact() {
@@ -374,14 +396,19 @@ class basic_index {
   }
 
   void rebuild_id_map() {
+    const auto& ids = state_.slot_ids;
     ids_.clear();
-    ids_.reserve(state_.slot_ids.size());
-    for (slot_t s = 0; s < state_.slot_ids.size(); ++s) ids_.set(state_.slot_ids[s], s);
+    ids_sorted_ = std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<id_t>()) == ids.end();
+    if (ids_sorted_) return;
+    ids_.reserve(ids.size());
+    for (slot_t s = 0; s < ids.size(); ++s) ids_.set(ids[s], s);
   }
+
 
   index_params params_;
   index_state<Store> state_;
-  id_map ids_;
+  id_map ids_;              // used only when !ids_sorted_
+  bool ids_sorted_ = true;  // slot_ids strictly increasing
   // Scratch, reused so that steady-state inserts and searches do not allocate.
   insert_scratch<Store> scratch_;
   typename Store::query_type query_;

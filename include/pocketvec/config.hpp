@@ -24,4 +24,12 @@ inline constexpr std::size_t max_m = 128;
 /// Levels above 0 are drawn with P(level >= l) = m^-l; capped so a node's level fits a byte.
 inline constexpr int max_level = 31;
 
+/// Keeps a cold function out of line: each store x metric instantiation would otherwise carry its
+/// own inlined copy, which the WASM size budget feels. Never used on a search hot path.
+#if defined(__GNUC__) || defined(__clang__)
+#define POCKETVEC_NOINLINE [[gnu::noinline]]
+#else
+#define POCKETVEC_NOINLINE
+#endif
+
 }  // namespace pocketvec

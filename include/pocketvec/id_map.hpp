@@ -1,12 +1,20 @@
-// pocketvec/id_map.hpp — user id -> slot, an open-addressing hash table of 8-byte entries.
+// pocketvec/id_map.hpp — user id -> slot.
 //
-// Linear probing over a power-of-two table kept at most 3/4 full; `invalid_id` marks an empty entry.
-// Entries are only added or updated: ids of compacted-away vectors leave when the index rebuilds the
-// map (clear + set), so no deletion path is needed.
+// id_map: an open-addressing hash table of 8-byte entries. Linear probing over a power-of-two table
+// kept at most 3/4 full; `invalid_id` marks an empty entry. Entries are only added or updated: ids
+// of compacted-away vectors leave when the index rebuilds the map (clear + set), so no deletion path
+// is needed.
+// id_lookup: what the index uses. While the index's slot -> id list is strictly increasing (ids
+// handed out by insert(), and any subset compact() keeps of them) a binary search over that list
+// answers and no table exists: 10-21 bytes per vector saved. The first id that breaks the order
+// (an upsert of an existing id, an id below the last) builds the table.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "config.hpp"
@@ -81,6 +89,48 @@ class id_map {
 
   std::vector<entry> table_;
   std::size_t size_ = 0;
+};
+
+/// id -> latest slot over a slot -> id list owned by the caller, passed to every call.
+class id_lookup {
+ public:
+  /// The latest slot holding `id`, or no_slot. O(log n) while ids are in slot order, else O(1).
+  POCKETVEC_NOINLINE slot_t find(id_t id, std::span<const id_t> slot_ids) const noexcept {
+    if (!in_order_) return map_.find(id);
+    const auto it = std::lower_bound(slot_ids.begin(), slot_ids.end(), id);
+    return it != slot_ids.end() && *it == id ? static_cast<slot_t>(it - slot_ids.begin()) : no_slot;
+  }
+
+  /// Call after appending one id to `slot_ids`.
+  POCKETVEC_NOINLINE void appended(std::span<const id_t> slot_ids) {
+    const std::size_t n = slot_ids.size();
+    if (!in_order_)
+      map_.set(slot_ids[n - 1], static_cast<slot_t>(n - 1));
+    else if (n > 1 && slot_ids[n - 2] >= slot_ids[n - 1])
+      rebuild(slot_ids);
+  }
+
+  /// Re-derives everything from `slot_ids` (after loading or compacting).
+  POCKETVEC_NOINLINE void rebuild(std::span<const id_t> slot_ids) {
+    map_.clear();
+    in_order_ = std::adjacent_find(slot_ids.begin(), slot_ids.end(), std::greater_equal<id_t>()) ==
+                slot_ids.end();
+    if (in_order_) return;
+    map_.reserve(slot_ids.size());
+    for (std::size_t s = 0; s < slot_ids.size(); ++s) map_.set(slot_ids[s], static_cast<slot_t>(s));
+  }
+
+  void reserve(std::size_t n) {
+    if (!in_order_) map_.reserve(n);
+  }
+
+  /// True while no hash table is needed.
+  bool in_slot_order() const noexcept { return in_order_; }
+  std::size_t memory_bytes() const noexcept { return map_.memory_bytes(); }
+
+ private:
+  id_map map_;            // used only when !in_order_
+  bool in_order_ = true;  // the slot -> id list is strictly increasing
 };
 
 }  // namespace pocketvec

@@ -5,11 +5,9 @@
 // instantiation from runtime parameters (metric x quantization) once, at construction.
 //
 // Invariants: slot_ids has one entry per graph node and store row; every id that has a slot (live or
-// tombstoned) finds its latest slot through find_slot(); a tombstoned slot is never returned by
-// search; ids are never reused for another vector unless the user upserts them.
-// id -> slot: while slot_ids is strictly increasing (ids handed out by insert(), and any subset of
-// them that compact() keeps) a binary search over it answers, and the index holds no hash table;
-// the first id that breaks the order (an upsert, an id below the last) builds the hash (id_map).
+// tombstoned) finds its latest slot through ids_ (id_map.hpp: a binary search while ids are in slot
+// order, else a hash table); a tombstoned slot is never returned by search; ids are never reused
+// for another vector unless the user upserts them.
 // Not thread-safe: one thread at a time per index (searches reuse internal scratch buffers).
 #pragma once
 
@@ -17,7 +15,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <limits>
 #include <span>
 #include <string>
@@ -159,6 +156,11 @@ class basic_index {
     state_.links = graph(params_.m);
   }
 
+  // Moves stay out of line: inlined into each of the facade's six variant alternatives they cost
+  // the WASM build several KB.
+  POCKETVEC_NOINLINE basic_index(basic_index&&) noexcept = default;
+  POCKETVEC_NOINLINE basic_index& operator=(basic_index&&) noexcept = default;
+
   /// Adopts a loaded state; the caller (format.hpp) has validated it.
   basic_index(const index_params& params, index_state<Store>&& state)
       : params_(params), state_(std::move(state)) {
@@ -176,8 +178,8 @@ class basic_index {
     return total == 0 ? 0.0 : static_cast<double>(state_.deleted_count) / static_cast<double>(total);
   }
 
-  /// True while id lookups need no hash table (see the invariants at the top).
-  bool ids_in_slot_order() const noexcept { return ids_sorted_; }
+  /// True while id lookups need no hash table (see id_map.hpp).
+  bool ids_in_slot_order() const noexcept { return ids_.in_slot_order(); }
 
   std::size_t memory_bytes() const noexcept {
     return state_.store.memory_bytes() + state_.links.memory_bytes() +
@@ -190,7 +192,7 @@ class basic_index {
     state_.store.reserve(n);
     state_.links.reserve(n);
     state_.slot_ids.reserve(n);
-    if (!ids_sorted_) ids_.reserve(n);
+    ids_.reserve(n);
   }
 
   /// Inserts under a new id (the smallest never handed out). O(log n · ef_construction) distances.
@@ -373,42 +375,24 @@ class basic_index {
     store.prepare(scratch_.query, data);
     const int level = detail::draw_level(params_.seed, state_.levels_drawn++, params_.m);
     insert_node(state_.links, store, slot, scratch_.query, level, params_.ef_construction, scratch_);
-    const bool in_order = state_.slot_ids.empty() || state_.slot_ids.back() < id;
     state_.slot_ids.push_back(id);
     if (state_.deleted.size() * 64 <= slot) state_.deleted.push_back(0);
-    if (!ids_sorted_)
-      ids_.set(id, slot);
-    else if (!in_order)
-      rebuild_id_map();
+    ids_.appended(state_.slot_ids);
   }
 
-  /// The latest slot holding `id`, or no_slot. O(log n) while ids are in slot order, else O(1).
-  slot_t find_slot(id_t id) const noexcept {
-    if (!ids_sorted_) return ids_.find(id);
-    const auto& ids = state_.slot_ids;
-    const auto it = std::lower_bound(ids.begin(), ids.end(), id);
-    return it != ids.end() && *it == id ? static_cast<slot_t>(it - ids.begin()) : no_slot;
-  }
+  slot_t find_slot(id_t id) const noexcept { return ids_.find(id, state_.slot_ids); }
 
   void maybe_compact() {
     if (params_.compact_threshold > 0.0f && tombstone_ratio() > params_.compact_threshold)
       compact();
   }
 
-  void rebuild_id_map() {
-    const auto& ids = state_.slot_ids;
-    ids_.clear();
-    ids_sorted_ = std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<id_t>()) == ids.end();
-    if (ids_sorted_) return;
-    ids_.reserve(ids.size());
-    for (slot_t s = 0; s < ids.size(); ++s) ids_.set(ids[s], s);
-  }
+  void rebuild_id_map() { ids_.rebuild(state_.slot_ids); }
 
 
   index_params params_;
   index_state<Store> state_;
-  id_map ids_;              // used only when !ids_sorted_
-  bool ids_sorted_ = true;  // slot_ids strictly increasing
+  id_lookup ids_;
   // Scratch, reused so that steady-state inserts and searches do not allocate.
   insert_scratch<Store> scratch_;
   typename Store::query_type query_;

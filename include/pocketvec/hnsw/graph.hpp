@@ -47,7 +47,7 @@ class graph {
 
   /// Appends a node with empty neighbour lists on levels 0..level; the new slot is size()-1.
   /// The first node, and any node above the current top level, becomes the entry point.
-  slot_t add_node(int level) {
+  POCKETVEC_NOINLINE slot_t add_node(int level) {
     POCKETVEC_ASSERT(level >= 0 && level <= max_level);
     const auto s = static_cast<slot_t>(size());
     fit_slots(size() + 1);
@@ -72,7 +72,14 @@ class graph {
     return {upper_, b * m_, upper_count_[b]};
   }
 
-  void set_neighbors(slot_t s, int level, std::span<const slot_t> nbrs) noexcept {
+  /// Copies the list into `out` (insertion works on a plain copy, then writes it back).
+  POCKETVEC_NOINLINE void copy_neighbors(slot_t s, int level, std::vector<slot_t>& out) const {
+    const slot_list nb = neighbors(s, level);
+    out.resize(nb.size());
+    std::copy(nb.begin(), nb.end(), out.begin());
+  }
+
+  POCKETVEC_NOINLINE void set_neighbors(slot_t s, int level, std::span<const slot_t> nbrs) noexcept {
     POCKETVEC_ASSERT(nbrs.size() <= capacity(level));
     std::size_t first = 0;
     packed_slots* links = &links0_;
@@ -99,7 +106,7 @@ class graph {
   }
 
   /// Throws errc::corrupt_data naming the first broken invariant. O(edges).
-  void validate() const {
+  POCKETVEC_NOINLINE void validate() const {
     auto bad = [](const std::string& what) { detail::fail(errc::corrupt_data, "graph: " + what); };
     const std::size_t n = size();
     if (n == 0) {
@@ -131,7 +138,7 @@ class graph {
   }
 
   /// Widens the link arrays, if needed, so that every slot below n fits.
-  void fit_slots(std::size_t n) {
+  POCKETVEC_NOINLINE void fit_slots(std::size_t n) {
     const unsigned bits = packed_slots::bits_for(n);
     if (bits <= links0_.bits()) return;
     links0_.widen(bits);

@@ -60,8 +60,7 @@ void select_neighbors(const Store& store, std::span<const candidate> sorted, std
 template <vector_store Store>
 void link_back(graph& g, const Store& store, slot_t from, slot_t to, int level,
                insert_scratch<Store>& sc) {
-  const auto current = g.neighbors(from, level);
-  sc.links.assign(current.begin(), current.end());
+  g.copy_neighbors(from, level, sc.links);
   if (sc.links.size() < g.capacity(level)) {
     sc.links.push_back(to);
     g.set_neighbors(from, level, sc.links);

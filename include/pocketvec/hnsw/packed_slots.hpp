@@ -4,7 +4,8 @@
 // not 32: 17 bits at 100k nodes, 20 at a million. Entries sit back to back in a little-endian bit
 // stream; reading one is an unaligned 8-byte load, a shift and a mask. The width only grows
 // (widen() re-packs every entry, the way a vector re-allocates when it fills), and eight zero
-// bytes of padding at the end keep every 8-byte load inside the buffer.
+// bytes of padding after the last entry (from the first resize() on) keep every 8-byte load inside
+// the buffer.
 // Depends on config.hpp and error.hpp only.
 #pragma once
 
@@ -98,7 +99,7 @@ class packed_slots {
     }
   }
 
-  std::vector<std::uint8_t> bytes_ = std::vector<std::uint8_t>(8, 0);
+  std::vector<std::uint8_t> bytes_;  // empty until the first resize(): constructing allocates nothing
   std::size_t size_ = 0;
   std::size_t reserved_ = 0;  // entries asked for by reserve()
   unsigned bits_ = 1;

@@ -95,7 +95,11 @@ export class Index {
    * Throws 'dimension_mismatch', 'non_finite', 'zero_vector' (cosine), 'invalid_argument'.
    */
   insert(vector: Float32Array, id?: number): number;
-  /** Inserts n = flat.length / dim vectors, all or nothing; returns their ids in row order. */
+  /**
+   * Inserts n = flat.length / dim vectors and returns their ids in row order. Every row is checked
+   * before the first is inserted, so bad input inserts nothing. Batches over 1 MiB of floats cross
+   * into WebAssembly in 1 MiB pieces, so the heap never holds a second copy of the whole batch.
+   */
   insertBatch(flat: Float32Array): Uint32Array;
   /** The k (default 10) nearest live vectors, nearest first. Throws 'empty_index' on an empty index. */
   search(query: Float32Array, k?: number, options?: SearchOptions): SearchHit[];

@@ -325,6 +325,29 @@ TEST_CASE("index: upsert replaces the vector under a chosen id", "[index]") {
   CHECK(idx.insert(a) == 8);  // 7 is taken
 }
 
+TEST_CASE("index: check_batch checks without inserting and names rows from first_row",
+          "[index][errors]") {
+  pv::index idx(params_for(2, metric::l2));
+  std::vector<float> rows = {1, 2, 3, 4, 5, std::numeric_limits<float>::quiet_NaN()};
+  try {
+    idx.check_batch(rows, 1000);
+    FAIL("a NaN row was accepted");
+  } catch (const error& e) {
+    CHECK(e.code() == errc::non_finite);
+    CHECK(std::string(e.what()).find("batch row 1002") != std::string::npos);
+  }
+  rows[5] = 6;
+  idx.check_batch(rows);
+  CHECK(idx.size() == 0);
+  CHECK(code_of([&] { idx.check_batch(std::span<const float>(rows.data(), 5)); }) ==
+        errc::dimension_mismatch);
+  // reserve_more then batches: the ids continue and nothing is lost.
+  idx.reserve_more(6);
+  CHECK(idx.insert_batch(rows) == std::vector<id_t>{0, 1, 2});
+  CHECK(idx.insert_batch(rows) == std::vector<id_t>{3, 4, 5});
+  CHECK(idx.get(5) == std::vector<float>{5, 6});
+}
+
 TEST_CASE("index: id lookups hold no hash table while ids are in slot order, and stay right after",
           "[index][ids]") {
   const std::size_t dim = 4;

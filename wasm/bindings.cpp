@@ -90,6 +90,14 @@ class wasm_index {
       return static_cast<int>(ids.size());
     });
   }
+  // A large batch travels in pieces (js/src/index.js): all are checked first, then inserted, so that
+  // the heap never holds the whole batch twice (100k x 768 floats would be 307 MB of staging).
+  int check_batch(double first_row) {
+    return status([&] { ix().check_batch(in_f32_, static_cast<std::size_t>(first_row)); return 0; });
+  }
+  int reserve_more(std::size_t n) {
+    return status([&] { ix().reserve_more(n); return 0; });
+  }
   // Searches the query JS wrote at queryAddress(). Returns the byte address of the answer in out_u32_
   // — [count, id0, distance0 bits, id1, ...] — which JS reads through HEAPU32/HEAPF32 before its next
   // call; or -errc. Returning a number, not a view, saves creating and slicing a typed array per call.
@@ -246,6 +254,8 @@ EMSCRIPTEN_BINDINGS(pocketvec) {
       .function("insert", &wasm_index::insert)
       .function("upsert", &wasm_index::upsert)
       .function("insertBatch", &wasm_index::insert_batch)
+      .function("checkBatch", &wasm_index::check_batch)
+      .function("reserveMore", &wasm_index::reserve_more)
       .function("search", &wasm_index::search)
       .function("queryAddress", &wasm_index::query_address)
       .function("erase", &wasm_index::erase)

@@ -215,6 +215,18 @@ class basic_index {
 
   /// All-or-nothing on bad input: every vector is checked before the first one is inserted.
   std::vector<id_t> insert_batch(std::span<const float> flat) {
+    check_batch(flat);
+    const std::size_t n = flat.size() / dim();
+    reserve_more(n);
+    std::vector<id_t> out;
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) out.push_back(insert(flat.subspan(i * dim(), dim())));
+    return out;
+  }
+
+  /// Checks a batch as insert_batch() does, inserting nothing. Errors name the row, counted from
+  /// `first_row` (for callers that check one large batch in pieces).
+  void check_batch(std::span<const float> flat, std::size_t first_row = 0) {
     if (flat.size() % dim() != 0)
       detail::fail(errc::dimension_mismatch,
                    "batch length " + std::to_string(flat.size()) +
@@ -224,17 +236,16 @@ class basic_index {
       try {
         detail::check_vector(flat.subspan(i * dim(), dim()), dim(), metric_kind, vbuf_, "vector");
       } catch (const error& e) {
-        detail::fail(e.code(), std::string("batch row ") + std::to_string(i) + ": " + e.what());
+        detail::fail(e.code(), std::string("batch row ") + std::to_string(first_row + i) + ": " + e.what());
       }
     }
-    // Room for the batch, growing by at least half so that many small batches do not copy
-    // everything each time (one big batch on an empty index, or after reserve(), gets exactly n).
+  }
+
+  /// Room for n more vectors, growing by at least half so that many small batches do not copy
+  /// everything each time (one big batch on an empty index, or after reserve(), gets exactly n).
+  void reserve_more(std::size_t n) {
     const std::size_t have = state_.slot_ids.size(), room = state_.slot_ids.capacity();
     if (have + n > room) reserve(std::max(have + n, room + room / 2));
-    std::vector<id_t> out;
-    out.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) out.push_back(insert(flat.subspan(i * dim(), dim())));
-    return out;
   }
 
   /// Tombstones `id`: errc::unknown_id if it never existed (or was compacted away),
@@ -436,6 +447,10 @@ class index {
   std::vector<id_t> insert_batch(std::span<const float> flat) {
     return visit([&](auto& i) { return i.insert_batch(flat); });
   }
+  void check_batch(std::span<const float> flat, std::size_t first_row = 0) {
+    visit([&](auto& i) { i.check_batch(flat, first_row); });
+  }
+  void reserve_more(std::size_t n) { visit([&](auto& i) { i.reserve_more(n); }); }
   void erase(id_t id) { visit([&](auto& i) { i.erase(id); }); }
   bool contains(id_t id) const noexcept { return visit([&](auto& i) { return i.contains(id); }); }
   std::vector<float> get(id_t id) const { return visit([&](auto& i) { return i.get(id); }); }

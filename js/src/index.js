@@ -17,6 +17,8 @@ import { PocketvecError, errorFromStatus } from './errors.js';
 import { openStore } from './idb.js';
 
 const U32_MAX = 0xffffffff;
+/** insertBatch sends batches larger than this many floats (1 MiB) in pieces of at most this size. */
+const BATCH_PIECE_FLOATS = 1 << 18;
 /** -errc::out_of_memory: what a failed staging allocation means (the message is in lastError()). */
 const STATUS_OUT_OF_MEMORY = -12;
 
@@ -212,9 +214,32 @@ export function defineIndex(loadModule) {
     insertBatch(flat) {
       const h = this.#handle();
       f32Array(flat, 'batch');
-      this.#stage(h, flat);
-      this.#check(h.insertBatch());
-      return h.resultsU32().slice();
+      const dim = this.#dim;
+      const rows = flat.length / dim;
+      const pieceRows = Math.max(1, Math.floor(BATCH_PIECE_FLOATS / dim));
+      if (!Number.isInteger(rows) || rows <= pieceRows) {
+        this.#stage(h, flat);
+        this.#check(h.insertBatch());
+        return h.resultsU32().slice();
+      }
+      // A large batch goes over in pieces, so the heap holds one piece at a time rather than a second
+      // copy of the whole batch. Every piece is checked before the first is inserted: all or nothing.
+      const pieces = [];
+      for (let first = 0; first < rows; first += pieceRows) {
+        pieces.push([first, flat.subarray(first * dim, Math.min(rows, first + pieceRows) * dim)]);
+      }
+      for (const [first, piece] of pieces) {
+        this.#stage(h, piece);
+        this.#check(h.checkBatch(first));
+      }
+      this.#check(h.reserveMore(rows));
+      const ids = new Uint32Array(rows);
+      for (const [first, piece] of pieces) {
+        this.#stage(h, piece);
+        this.#check(h.insertBatch());
+        ids.set(h.resultsU32(), first);
+      }
+      return ids;
     }
 
     /**

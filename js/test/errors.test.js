@@ -105,6 +105,21 @@ describe('errors: vectors', () => {
     unchanged();
   });
 
+  test('a batch sent in pieces with one bad row in a later piece inserts nothing and names the row', async () => {
+    // dim 4: pieces of 65 536 rows, so 70 000 rows are two pieces; the bad row is in the second.
+    const flat = randomVectors(70000, 4, 24);
+    flat[4 * 69001 + 1] = Infinity;
+    const later = await fixture();
+    expectError(() => later.index.insertBatch(flat), 'non_finite', /batch row 69001\b/);
+    later.unchanged();
+    // And in the first piece.
+    flat[4 * 69001 + 1] = 0;
+    flat[4 * 3 + 0] = NaN;
+    const first = await fixture();
+    expectError(() => first.index.insertBatch(flat), 'non_finite', /batch row 3\b/);
+    first.unchanged();
+  });
+
   test('zero vector under cosine: zero_vector', async () => {
     const { index, unchanged } = await fixture({ metric: 'cosine' });
     expectError(() => index.insert(new Float32Array(4)), 'zero_vector');

@@ -8,6 +8,28 @@ import { assertSameHits, bruteForce, randomVectors, row } from './helpers.js';
 
 const METRICS = ['l2', 'cosine', 'ip'];
 
+describe('Index: batches larger than one piece', () => {
+  test('go over in pieces and build exactly what inserting one by one builds', async () => {
+    // dim 1024: pieces of 256 rows, so 600 rows are three pieces (256, 256, 88).
+    const dim = 1024, n = 600;
+    const flat = randomVectors(n, dim, 31);
+    const batched = await Index.create({ dim, m: 8, efConstruction: 32 });
+    const single = await Index.create({ dim, m: 8, efConstruction: 32 });
+    const ids = batched.insertBatch(flat);
+    assert.deepEqual([...ids], Array.from({ length: n }, (_, i) => i));
+    for (let i = 0; i < n; i++) single.insert(row(flat, dim, i));
+    assert.deepEqual(batched.toBytes(), single.toBytes());
+    // A second large batch continues the ids.
+    const more = batched.insertBatch(randomVectors(300, dim, 32));
+    assert.equal(more[0], n);
+    assert.equal(more[299], n + 299);
+    assert.equal(batched.size, n + 300);
+    for (const i of [0, 255, 256, 511, 512, 599]) assert.deepEqual(batched.get(i), row(flat, dim, i));
+    batched.dispose();
+    single.dispose();
+  });
+});
+
 describe('Index: search matches brute force', () => {
   for (const metric of METRICS) {
     test(`${metric}: insertBatch then search returns the exact top 10`, async () => {

@@ -223,9 +223,10 @@ class wasm_index {
     return code;
   }
 
-  // A batch of 60k x 784 floats is 188 MB: do not keep that much staging memory around.
+  // Staging is not kept past the call that used it once it is larger than 256 KiB: JS sends big batches
+  // in 1 MiB pieces, and memoryBytes after a bulk load should be the index, not its last piece.
   void release_large_staging() {
-    if (in_f32_.capacity() > (1u << 20)) std::vector<float>().swap(in_f32_);
+    if (in_f32_.capacity() > (1u << 16)) std::vector<float>().swap(in_f32_);
   }
   std::size_t buffer_bytes() const {
     return (in_f32_.capacity() + out_f32_.capacity() + query_.capacity()) * sizeof(float) +

@@ -93,7 +93,9 @@ class wasm_index {
   // A large batch travels in pieces (js/src/index.js): all are checked first, then inserted, so that
   // the heap never holds the whole batch twice (100k x 768 floats would be 307 MB of staging).
   int check_batch(double first_row) {
-    return status([&] { ix().check_batch(in_f32_, static_cast<std::size_t>(first_row)); return 0; });
+    const int rc = status([&] { ix().check_batch(in_f32_, static_cast<std::size_t>(first_row)); return 0; });
+    if (rc < 0) release_large_staging();  // JS stops at a bad piece: do not keep it
+    return rc;
   }
   int reserve_more(std::size_t n) {
     return status([&] { ix().reserve_more(n); return 0; });

@@ -110,7 +110,9 @@ describe('errors: vectors', () => {
     const flat = randomVectors(70000, 4, 24);
     flat[4 * 69001 + 1] = Infinity;
     const later = await fixture();
+    const memory = later.index.memoryBytes;
     expectError(() => later.index.insertBatch(flat), 'non_finite', /batch row 69001\b/);
+    assert.ok(later.index.memoryBytes <= memory, 'the 1 MiB piece is not kept after the error');
     later.unchanged();
     // And in the first piece.
     flat[4 * 69001 + 1] = 0;

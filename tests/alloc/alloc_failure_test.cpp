@@ -135,8 +135,11 @@ std::string diff(const bytes_t& expected, const bytes_t& got) {
   const auto a = pieces(expected), b = pieces(got);
   std::string out;
   auto add = [&](const std::string& what) { out += (out.empty() ? "" : ", ") + what; };
+  auto named = [](const auto& list, const std::string& name) {  // (clang 14: no captured bindings)
+    return std::find_if(list.begin(), list.end(), [&](const auto& p) { return p.first == name; });
+  };
   for (const auto& [name, bytes] : a) {
-    auto it = std::find_if(b.begin(), b.end(), [&](const auto& p) { return p.first == name; });
+    auto it = named(b, name);
     if (it == b.end()) {
       add(name + " missing");
     } else if (bytes.size() != it->second.size()) {
@@ -146,7 +149,7 @@ std::string diff(const bytes_t& expected, const bytes_t& got) {
     }
   }
   for (const auto& [name, bytes] : b)
-    if (std::none_of(a.begin(), a.end(), [&](const auto& p) { return p.first == name; })) add(name + " added");
+    if (named(a, name) == a.end()) add(name + " added");
   return "differs in " + out;
 }
 

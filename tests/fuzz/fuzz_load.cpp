@@ -8,6 +8,8 @@
 // Checksums would stop almost every mutation at the first CRC, so the custom mutator recomputes
 // the header and section checksums after most mutations (not all: the checks themselves must be
 // reached too). Run: pocketvec_fuzz_load -dict=format.dict corpus/ (scripts/stage-fuzz.sh).
+// Built with -DPOCKETVEC_FUZZ_REPLAY (no mutator) next to replay_main.cpp, the same checks replay
+// the seed corpus and tests/fuzz/regressions as the CTest test fuzz.replay.
 #include <pocketvec/pocketvec.hpp>
 
 #include <cstddef>
@@ -164,6 +166,7 @@ void exercise(pv::index& idx, std::span<const std::uint8_t> input) {
   }
 }
 
+#ifndef POCKETVEC_FUZZ_REPLAY  // the replay driver (replay_main.cpp) has no libFuzzer to mutate with
 /// Recomputes the header checksum and the checksum of every section that fits in the data.
 void fix_checksums(std::uint8_t* data, std::size_t size) {
   if (size < pv::format_header_bytes) return;
@@ -179,9 +182,11 @@ void fix_checksums(std::uint8_t* data, std::size_t size) {
     at += 16 + static_cast<std::size_t>(len);
   }
 }
+#endif
 
 }  // namespace
 
+#ifndef POCKETVEC_FUZZ_REPLAY
 extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
 
 extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size,
@@ -190,6 +195,7 @@ extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t s
   if (seed % 8 != 0) fix_checksums(data, size);  // 1 in 8 keeps whatever checksums it has
   return size;
 }
+#endif
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::span<const std::uint8_t> input(data, size);

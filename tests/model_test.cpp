@@ -74,15 +74,16 @@ void model_maybe_compact(model& md, const pv::index_params& p) {
 }
 
 /// An upper bound on |reported - exact distance to x̂| for a trained SQ8 store without re-rank:
-/// the query weights q_i·step_i are rounded to multiples of `unit` (sq8.hpp), so the dot product
-/// with codes c_i <= 255 is off by at most 255·dim·unit/2; plus float rounding elsewhere.
+/// the query weights (q_i·step_i, or (q_i - lo_i)·step_i measured from the range; both are at most
+/// (|q_i| + |lo_i|)·step_i) are rounded to multiples of `unit` (sq8.hpp), so the dot product with
+/// codes c_i <= 255 is off by at most 255·dim·unit/2; plus float rounding elsewhere.
 double sq8_margin(pv::metric m, const std::vector<float>& query, const std::vector<float>& x,
                   const model& md) {
   const std::vector<float> q = as_stored(m, query);  // search() normalises the query under cosine
   const std::size_t dim = q.size();
   double max_w = 0, sum_w = 0, q2 = 0, x2 = 0, scale = 0;
   for (std::size_t i = 0; i < dim; ++i) {
-    const double w = std::fabs(double{q[i]} * md.step[i]);
+    const double w = (std::fabs(double{q[i]}) + std::fabs(double{md.lo[i]})) * md.step[i];
     max_w = std::max(max_w, w);
     sum_w += w;
     q2 += double{q[i]} * q[i];

@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'capacity_exceeded'
   | 'io_error'
   | 'out_of_memory'
+  | 'out_of_range'
   | 'disposed'
   | 'internal_error';
 

@@ -32,4 +32,13 @@ inline constexpr int max_level = 31;
 #define POCKETVEC_NOINLINE
 #endif
 
+namespace detail {
+/// Capacity for n elements of a std::vector, growing by at least half: appends stay amortised O(1),
+/// and reserving before a change keeps a push_back inside it from throwing half-way through.
+template <class Vec>
+void grow_to(Vec& v, std::size_t n) {
+  if (v.capacity() < n) v.reserve(n > v.capacity() + v.capacity() / 2 ? n : v.capacity() + v.capacity() / 2);
+}
+}  // namespace detail
+
 }  // namespace pocketvec

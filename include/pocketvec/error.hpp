@@ -28,6 +28,7 @@ enum class errc : int {
   capacity_exceeded = 10,   ///< more vectors than an index can address
   io_error = 11,            ///< a stream failed while reading or writing
   out_of_memory = 12,       ///< an allocation failed
+  out_of_range = 13,        ///< a finite value too large to compute with (a vector whose distances would overflow)
 };
 
 /// The name of a code as spelled in C++ and JS (`"dimension_mismatch"`).
@@ -45,6 +46,7 @@ constexpr std::string_view errc_name(errc code) noexcept {
     case errc::capacity_exceeded: return "capacity_exceeded";
     case errc::io_error: return "io_error";
     case errc::out_of_memory: return "out_of_memory";
+    case errc::out_of_range: return "out_of_range";
   }
   return "unknown_error";
 }

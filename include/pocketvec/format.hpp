@@ -35,7 +35,7 @@ static_assert(std::endian::native == std::endian::little,
 namespace pocketvec {
 
 inline constexpr std::uint16_t format_major = 1;
-inline constexpr std::uint16_t format_minor = 0;
+inline constexpr std::uint16_t format_minor = 1;
 inline constexpr std::size_t format_header_bytes = 96;
 
 namespace detail {
@@ -145,7 +145,8 @@ inline constexpr std::uint32_t tag_links = tag("LNK_");   // per node, per level
 inline constexpr std::uint32_t tag_f32 = tag("F32_");     // f32 rows
 inline constexpr std::uint32_t tag_ranges = tag("SQR_");  // SQ8 lo[dim], step[dim]
 inline constexpr std::uint32_t tag_codes = tag("SQC_");   // SQ8 codes, u8 rows
-inline constexpr std::uint32_t tag_norms = tag("SQN_");   // SQ8 per-vector norm term, f32
+inline constexpr std::uint32_t tag_norms = tag("SQN_");   // SQ8 per-vector norm term, f32 (cosine; l2 in 1.0)
+inline constexpr std::uint32_t tag_l2_norms = tag("SQD_"); // SQ8 l2 since 1.1: |x̂ - lo|² per vector, f32
 
 /// One section: its tag and its payload as pieces (spans into the index, or owned bytes).
 struct section {
@@ -205,8 +206,9 @@ class serializer {
     w.put(static_cast<std::uint32_t>(st.next_id));
     w.put(static_cast<std::uint32_t>(0));  // reserved
     w.put(static_cast<std::uint64_t>(st.levels_drawn));
-    header_.resize(format_header_bytes - 8, 0);  // reserved, zero
-    w.put(static_cast<std::uint32_t>(0));         // reserved
+    const sq8_stats q = idx.sq8();
+    w.put(q.encoded);  // 1.1: offsets 76 and 84, reserved (zero) in 1.0
+    w.put(q.clamped);
     w.put(crc32c::of(header_));
     POCKETVEC_ASSERT(header_.size() == format_header_bytes);
 
@@ -267,47 +269,51 @@ class serializer {
 
   template <metric M, class K>
   void add_store(const sq8_store<M, K>& s) {
-    parts_ = s.to_parts();
-    if (parts_.trained) {
+    if (s.is_trained()) {
       section& r = add(tag_ranges);
-      r.pieces.push_back(as_bytes(std::span<const float>(parts_.lo)));
-      r.pieces.push_back(as_bytes(std::span<const float>(parts_.step)));
-      add(tag_codes).pieces.push_back(std::span<const std::uint8_t>(parts_.codes));
-      if (M != metric::ip) add(tag_norms).pieces.push_back(as_bytes(std::span<const float>(parts_.norms)));
+      r.pieces.push_back(as_bytes(s.quantizer().lo()));
+      r.pieces.push_back(as_bytes(s.quantizer().step()));
+      add(tag_codes).pieces.push_back(s.codes());
+      if (M != metric::ip) add(M == metric::l2 ? tag_l2_norms : tag_norms).pieces.push_back(as_bytes(s.norms()));
     }
-    if (!parts_.trained || parts_.rerank) add(tag_f32).pieces.push_back(as_bytes(std::span<const float>(parts_.raw)));
+    if (!s.is_trained() || s.rerank()) add(tag_f32).pieces.push_back(as_bytes(s.raw()));
   }
 
   std::vector<std::uint8_t> header_;
   std::vector<section> sections_;
   std::vector<std::vector<std::uint8_t>> section_headers_;
-  // sq8_store::to_parts copies; the copy must outlive the spans above.
-  sq8_parts parts_;
 };
 
 struct header_fields {
   index_params params;
+  std::uint16_t minor = 0;
   std::uint8_t flags = 0;
   std::uint64_t count = 0, deleted = 0, levels_drawn = 0;
+  std::uint64_t encoded = 0, clamped = 0;  // 1.1: SQ8 components encoded / clamped since training
   id_t next_id = 0;
 };
 
 inline header_fields read_header(byte_reader& r) {
   auto head = r.take(format_header_bytes, "header");
   if (std::memcmp(head.data(), "PVEC", 4) != 0) corrupt("not a pocketvec index (bad magic)");
-  byte_reader h(head.subspan(4));
-  const auto major = h.get<std::uint16_t>("version");
-  const auto minor = h.get<std::uint16_t>("version");
-  if (major > format_major)
-    fail(errc::unsupported_version, "index bytes use format " + std::to_string(major) + "." +
-                                        std::to_string(minor) + "; this reader understands " +
-                                        std::to_string(format_major) + ".x");
-  if (major == 0) corrupt("format version 0");
+  // The checksum first: a damaged version field is damage, not a newer format. (Every major keeps
+  // the 96-byte header with its CRC at offset 92 for this reason.)
   std::uint32_t stored_crc;
   std::memcpy(&stored_crc, head.data() + format_header_bytes - 4, 4);
   if (crc32c::of(head.first(format_header_bytes - 4)) != stored_crc) corrupt("header checksum mismatch");
+  byte_reader h(head.subspan(4));
+  const auto major = h.get<std::uint16_t>("version");
+  const auto minor = h.get<std::uint16_t>("version");
+  // A newer minor adds sections this reader would take for corruption: say what it is instead.
+  if (major > format_major || (major == format_major && minor > format_minor))
+    fail(errc::unsupported_version, "index bytes use format " + std::to_string(major) + "." +
+                                        std::to_string(minor) + "; this reader understands " +
+                                        std::to_string(format_major) + ".0 to " +
+                                        std::to_string(format_major) + "." + std::to_string(format_minor));
+  if (major == 0) corrupt("format version 0");
 
   header_fields f;
+  f.minor = minor;
   const auto m = h.get<std::uint8_t>("metric");
   const auto q = h.get<std::uint8_t>("quantization");
   f.flags = h.get<std::uint8_t>("flags");
@@ -329,6 +335,12 @@ inline header_fields read_header(byte_reader& r) {
   f.next_id = h.get<std::uint32_t>("next id");
   h.get<std::uint32_t>("reserved");
   f.levels_drawn = h.get<std::uint64_t>("levels drawn");
+  if (minor >= 1) {
+    f.encoded = h.get<std::uint64_t>("encoded components");
+    f.clamped = h.get<std::uint64_t>("clamped components");
+    if (f.clamped > f.encoded) corrupt("more clamped components than encoded ones");
+    if ((f.flags & flag_trained) == 0 && f.encoded != 0) corrupt("clamping counts on an untrained store");
+  }
   if ((f.flags & ~(flag_rerank | flag_trained)) != 0) corrupt("unknown flags");
   if (q == 0 && f.flags != 0) corrupt("flags set on an f32 index");
   try {
@@ -394,6 +406,10 @@ inline common_parts read_common(byte_reader& r, const header_fields& f) {
     corrupt("tombstone bits set past the last node");
   if (popcount != f.deleted) corrupt("tombstone count does not match the bitset");
   {
+    // Since 1.1 next_id lies above every id ever used; 1.0 files get that repaired in assemble().
+    if (f.minor >= 1)
+      for (id_t id : c.slot_ids)
+        if (id >= f.next_id) corrupt("id " + std::to_string(id) + " is not below the next id");
     // upsert() tombstones the old slot of an id and appends a new one, so until compaction an id
     // may own several slots: all of them but the last must be tombstoned (the last one is what the
     // id names; basic_index rebuilds its id map with the last slot winning).
@@ -476,12 +492,18 @@ inline sq8_parts read_sq8_parts(byte_reader& r, const header_fields& f) {
         corrupt("SQ8 range of dimension " + std::to_string(i) + " is invalid");
     p.codes = read_array<std::uint8_t>(r, tag_codes, "SQC_", cells);
     if (f.params.metric_kind != metric::ip) {
-      // Norms are derived from finite codes but may overflow a float: |x̂|² of components
+      // Norms are derived from finite codes but may overflow a float: |x̂ - lo|² of components
       // near 1e20 (l2) or 1/|x̂| of tiny ones (cosine) is +inf in a valid index, so +inf is kept.
-      p.norms = read_array<float>(r, tag_norms, "SQN_", f.count);
+      const bool relative = f.params.metric_kind == metric::l2 && f.minor >= 1;
+      p.norms = relative ? read_array<float>(r, tag_l2_norms, "SQD_", f.count)
+                         : read_array<float>(r, tag_norms, "SQN_", f.count);
       for (float x : p.norms)
-        if (std::isnan(x) || x < 0) corrupt("NaN or negative norm in SQN_");
+        if (std::isnan(x) || x < 0) corrupt("NaN or negative norm in SQN_/SQD_");
+      // 1.0 stored |x̂|² under l2: from_parts() recomputes the range-relative form from the codes.
+      if (f.params.metric_kind == metric::l2 && !relative) p.norms.clear();
     }
+    p.encoded = f.encoded;
+    p.clamped = f.clamped;
   }
   if (!p.trained || p.rerank) p.raw = read_f32_rows(r, f);
   return p;
@@ -496,6 +518,8 @@ template <class Store>
 index assemble(const header_fields& f, common_parts&& c, Store&& store) {
   index_state<Store> st;
   st.next_id = f.next_id;
+  // 1.0 writers could leave next_id at or below an upserted id; fresh ids must never meet one.
+  for (id_t id : c.slot_ids) st.next_id = std::max(st.next_id, static_cast<id_t>(id + 1));
   st.levels_drawn = f.levels_drawn;
   st.deleted_count = static_cast<std::size_t>(f.deleted);
   st.slot_ids = std::move(c.slot_ids);

@@ -45,9 +45,31 @@ class id_map {
   }
 
   void clear() noexcept {
-    table_.clear();
-    table_.shrink_to_fit();
+    std::vector<entry>().swap(table_);
     size_ = 0;
+  }
+
+  /// Removes `id` if present (backward-shift deletion: no tombstones). Allocates nothing.
+  void erase(id_t id) noexcept {
+    if (table_.empty()) return;
+    std::size_t i = home(id);
+    for (;; i = (i + 1) & mask()) {
+      if (table_[i].id == id) break;
+      if (table_[i].id == invalid_id) return;
+    }
+    for (std::size_t j = i;;) {
+      j = (j + 1) & mask();
+      if (table_[j].id == invalid_id) break;
+      // Entry j may move back to the hole at i unless its home lies cyclically in (i, j].
+      const std::size_t h = home(table_[j].id);
+      const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+      if (!stays) {
+        table_[i] = table_[j];
+        i = j;
+      }
+    }
+    table_[i] = {invalid_id, no_slot};
+    --size_;
   }
 
   std::size_t size() const noexcept { return size_; }
@@ -101,13 +123,40 @@ class id_lookup {
     return it != slot_ids.end() && *it == id ? static_cast<slot_t>(it - slot_ids.begin()) : no_slot;
   }
 
-  /// Call after appending one id to `slot_ids`.
-  POCKETVEC_NOINLINE void appended(std::span<const id_t> slot_ids) {
+  /// Makes appended() for `id` allocation-free: builds the hash table now if `id` would break the
+  /// slot order, else makes room in it. May throw; find() answers as before either way.
+  POCKETVEC_NOINLINE void make_room(id_t id, std::span<const id_t> slot_ids) {
+    if (in_order_) {
+      if (slot_ids.empty() || slot_ids.back() < id) return;
+      id_map m;
+      m.reserve(slot_ids.size() + 1);
+      for (std::size_t s = 0; s < slot_ids.size(); ++s) m.set(slot_ids[s], static_cast<slot_t>(s));
+      map_ = std::move(m);
+      in_order_ = false;
+      return;
+    }
+    map_.reserve(map_.size() + 1);
+  }
+
+  /// Call after appending one id to `slot_ids`, with make_room() called for it first.
+  void appended(std::span<const id_t> slot_ids) noexcept {
     const std::size_t n = slot_ids.size();
-    if (!in_order_)
-      map_.set(slot_ids[n - 1], static_cast<slot_t>(n - 1));
-    else if (n > 1 && slot_ids[n - 2] >= slot_ids[n - 1])
-      rebuild(slot_ids);
+    if (in_order_) {
+      POCKETVEC_ASSERT(n < 2 || slot_ids[n - 2] < slot_ids[n - 1]);
+      return;
+    }
+    map_.set(slot_ids[n - 1], static_cast<slot_t>(n - 1));  // room was made: no growth
+  }
+
+  /// Undoes appends: `slot_ids` has been cut back to what it was when the lookup was last in order
+  /// (`was_in_order`) or last held a table; the ids of the dropped slots are `dropped`, each new.
+  void truncate(std::span<const id_t> dropped, bool was_in_order) noexcept {
+    if (was_in_order) {
+      map_.clear();
+      in_order_ = true;
+      return;
+    }
+    for (id_t id : dropped) map_.erase(id);
   }
 
   /// Re-derives everything from `slot_ids` (after loading or compacting).

@@ -6,8 +6,13 @@
 //
 // Invariants: slot_ids has one entry per graph node and store row; every id that has a slot (live or
 // tombstoned) finds its latest slot through ids_ (id_map.hpp: a binary search while ids are in slot
-// order, else a hash table); a tombstoned slot is never returned by search; ids are never reused
-// for another vector unless the user upserts them.
+// order, else a hash table); a tombstoned slot is never returned by search; next_id is above every
+// id ever stored, so insert() never hands out an id that was used before, even one compacted away.
+// Failure: every mutating call (insert, upsert, insert_batch, erase, compact, train) gives the strong
+// guarantee. If it throws (bad input, std::bad_alloc), the index is exactly as before. An insert
+// reserves room first, appends the vector (strong), plans its links (reads only), and only then
+// commits, a step that allocates nothing; a batch keeps the lists it changes until it ends, and
+// undoes all of its rows on failure.
 // Not thread-safe: one thread at a time per index (searches reuse internal scratch buffers).
 #pragma once
 
@@ -16,6 +21,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <new>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -57,6 +64,17 @@ struct search_result {
   friend bool operator==(const search_result&, const search_result&) = default;
 };
 
+/// The state of an SQ8 index's quantizer (all zero for an f32 index).
+struct sq8_stats {
+  bool trained = false;          ///< ranges learned (after sq8_training_size inserts, or train())
+  std::uint64_t encoded = 0;     ///< vector components encoded since the ranges were learned
+  std::uint64_t clamped = 0;     ///< of those, outside the learned ranges (stored clamped)
+  /// clamped / encoded (0 when nothing was encoded). Past a few per cent, recall suffers: train().
+  double clamped_fraction() const noexcept {
+    return encoded == 0 ? 0.0 : static_cast<double>(clamped) / static_cast<double>(encoded);
+  }
+};
+
 namespace detail {
 
 inline void check_params(const index_params& p) {
@@ -66,8 +84,14 @@ inline void check_params(const index_params& p) {
   if (p.m < min_m || p.m > max_m)
     bad("m must be in " + std::to_string(min_m) + ".." + std::to_string(max_m) + ", got " +
         std::to_string(p.m));
-  if (p.ef_construction == 0) bad("ef_construction must be at least 1");
-  if (p.ef_search == 0) bad("ef_search must be at least 1");
+  // The format stores these as u32: a larger value would save into a file that does not load.
+  constexpr std::size_t u32_max = 0xFFFFFFFFu;
+  if (p.ef_construction == 0 || p.ef_construction > u32_max)
+    bad("ef_construction must be in 1..4294967295, got " + std::to_string(p.ef_construction));
+  if (p.ef_search == 0 || p.ef_search > u32_max)
+    bad("ef_search must be in 1..4294967295, got " + std::to_string(p.ef_search));
+  if (p.sq8_training_size > u32_max)
+    bad("sq8_training_size must be at most 4294967295, got " + std::to_string(p.sq8_training_size));
   if (!(p.compact_threshold >= 0.0f && p.compact_threshold <= 1.0f))
     bad("compact_threshold must be in [0, 1] (0 disables automatic compaction)");
   if (static_cast<int>(p.metric_kind) > 2) bad("unknown metric");
@@ -99,7 +123,7 @@ inline const float* check_vector(std::span<const float> v, std::size_t dim, metr
     // Past |v|² = FLT_MAX/4, |q - x|², q·x or their partial sums can overflow float (to inf, or
     // NaN as inf - inf), and results would stop being ordered. Cosine normalises, so it is exempt.
     if (norm2 > max_squared_length)  // (no number formatting: printf's float code would cost the WASM build 5 KB)
-      fail(errc::non_finite, std::string(what) +
+      fail(errc::out_of_range, std::string(what) +
                                  " is too large: its squared length exceeds FLT_MAX/4 (about 8.5e37), "
                                  "so its distances would overflow float");
     return v.data();
@@ -195,34 +219,86 @@ class basic_index {
     ids_.reserve(n);
   }
 
-  /// Inserts under a new id (the smallest never handed out). O(log n · ef_construction) distances.
+  /// Inserts under a new id: one above every id ever used (so never one that was used before).
+  /// O(log n · ef_construction) distances. Strong guarantee.
   id_t insert(std::span<const float> v) {
     const float* data = detail::check_vector(v, dim(), metric_kind, vbuf_, "vector");
-    const id_t id = fresh_id();
-    add(id, data);
+    if (state_.next_id == invalid_id)
+      detail::fail(errc::capacity_exceeded, "no free ids left below 4294967295");
+    const id_t id = state_.next_id;
+    add(id, data, no_slot);
     return id;
   }
 
-  /// Inserts under `id`, replacing (tombstoning) any vector stored under it.
+  /// Inserts under `id`, replacing (tombstoning) any vector stored under it. Strong guarantee.
   void upsert(id_t id, std::span<const float> v) {
     if (id == invalid_id) detail::fail(errc::invalid_argument, "id 4294967295 is reserved");
+    require_no_batch();
     const float* data = detail::check_vector(v, dim(), metric_kind, vbuf_, "vector");
     const slot_t old = find_slot(id);
-    if (old != no_slot && !is_deleted(old)) mark_deleted(old);
-    add(id, data);  // fresh_id() skips ids taken this way
+    add(id, data, old != no_slot && !is_deleted(old) ? old : no_slot);
     maybe_compact();
   }
 
-  /// All-or-nothing on bad input: every vector is checked before the first one is inserted.
+  /// All-or-nothing: every vector is checked before the first one is inserted, and a failure part
+  /// way (std::bad_alloc) undoes the rows already inserted. While it runs, the index keeps a copy
+  /// of each older neighbour list the batch changes (at most the graph's level-0 lists, usually a
+  /// small part of them) to undo them with.
   std::vector<id_t> insert_batch(std::span<const float> flat) {
     check_batch(flat);
     const std::size_t n = flat.size() / dim();
-    reserve_more(n);
     std::vector<id_t> out;
     out.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) out.push_back(insert(flat.subspan(i * dim(), dim())));
+    const bool own = !undo_;
+    if (own) begin_batch();
+    try {
+      reserve_more(n);
+      for (std::size_t i = 0; i < n; ++i) out.push_back(insert(flat.subspan(i * dim(), dim())));
+    } catch (...) {
+      if (own) rollback_batch();
+      throw;
+    }
+    if (own) commit_batch();
     return out;
   }
+
+  /// A batch over several calls (a large batch sent in pieces): after begin_batch(), inserts and
+  /// insert_batch() calls are undone together by rollback_batch(), or kept by commit_batch(). Other
+  /// changes (upsert, erase, compact, train) are refused while a batch is open.
+  void begin_batch() {
+    if (undo_) detail::fail(errc::invalid_argument, "a batch is already open");
+    batch_undo u;
+    u.store = state_.store.mark();
+    u.links = state_.links.mark();
+    u.slots = state_.slot_ids.size();
+    u.deleted_words = state_.deleted.size();
+    u.next_id = state_.next_id;
+    u.levels_drawn = state_.levels_drawn;
+    u.ids_in_order = ids_.in_slot_order();
+    undo_.emplace(std::move(u));
+  }
+  void commit_batch() noexcept {
+    undo_.reset();
+    state_.store.settle();
+  }
+  void rollback_batch() noexcept {
+    if (!undo_) return;
+    batch_undo& u = *undo_;
+    graph& g = state_.links;
+    // Newest first, so that the oldest copy of a list (upper levels may hold several) wins.
+    for (auto it = u.lists.rbegin(); it != u.lists.rend(); ++it)
+      g.set_neighbors(it->node, it->level, std::span<const slot_t>(u.flat.data() + it->at, it->count));
+    g.truncate(u.links);
+    state_.store.rollback(u.store);
+    state_.store.settle();
+    ids_.truncate(std::span<const id_t>(state_.slot_ids).subspan(u.slots), u.ids_in_order);
+    state_.slot_ids.resize(u.slots);
+    state_.deleted.resize(u.deleted_words);
+    state_.next_id = u.next_id;
+    state_.levels_drawn = u.levels_drawn;
+    undo_.reset();
+  }
+  bool batch_open() const noexcept { return undo_.has_value(); }
 
   /// Checks a batch as insert_batch() does, inserting nothing. Errors name the row, counted from
   /// `first_row` (for callers that check one large batch in pieces).
@@ -251,6 +327,7 @@ class basic_index {
   /// Tombstones `id`: errc::unknown_id if it never existed (or was compacted away),
   /// errc::deleted_id if it is already deleted. May trigger automatic compaction.
   void erase(id_t id) {
+    require_no_batch();
     mark_deleted(live_slot(id));
     maybe_compact();
   }
@@ -302,37 +379,22 @@ class basic_index {
   }
 
   /// Rebuilds the graph over live vectors only; ids, stored vectors and SQ8 ranges are kept.
-  /// O(n log n · ef_construction). A no-op when nothing is deleted.
+  /// O(n log n · ef_construction). A no-op when nothing is deleted. Strong guarantee: the new
+  /// state is built aside and swapped in at the end.
   void compact() {
+    require_no_batch();
     if (state_.deleted_count == 0) return;
-    std::vector<slot_t> keep;
-    keep.reserve(size());
-    for (slot_t s = 0; s < state_.slot_ids.size(); ++s)
-      if (!is_deleted(s)) keep.push_back(s);
-
-    index_state<Store> next;
-    next.store = state_.store.compacted(keep);
-    next.links = graph(params_.m);
-    next.links.reserve(keep.size());
-    next.slot_ids.reserve(keep.size());
-    for (slot_t s : keep) next.slot_ids.push_back(state_.slot_ids[s]);
-    next.next_id = state_.next_id;
-    next.levels_drawn = state_.levels_drawn;
-    next.deleted.assign((keep.size() + 63) / 64, 0);
-    std::vector<float> row(dim());
-    for (slot_t s = 0; s < keep.size(); ++s) {
-      next.store.decode(s, row);
-      next.store.prepare(scratch_.query, row.data());
-      const int level = detail::draw_level(params_.seed, next.levels_drawn++, params_.m);
-      insert_node(next.links, next.store, s, scratch_.query, level, params_.ef_construction,
-                  scratch_);
-    }
-    state_ = std::move(next);
-    rebuild_id_map();
+    rebuild(nullptr, 0);
   }
 
-  /// SQ8 only: trains the quantizer on `sample` (flat rows) instead of the first vectors.
+  /// SQ8 only: learns the quantizer's ranges from `sample` (flat rows) and re-encodes every stored
+  /// vector with them: from its f32 row in re-rank mode or before training, else from its current
+  /// codes (a component clamped before stays clamped: upsert such vectors again to restore them).
+  /// On an index that was already trained, the graph is then rebuilt over the new codes, as by
+  /// compact() (deleted vectors are dropped): O(n log n · ef_construction), two copies of the index
+  /// at the peak. The first training costs O(size() · dim) and keeps the graph. Strong guarantee.
   void train(std::span<const float> sample) {
+    require_no_batch();
     if constexpr (requires(Store& s) { s.train(sample.data(), std::size_t{}); }) {
       if (sample.empty() || sample.size() % dim() != 0)
         detail::fail(errc::dimension_mismatch, "training sample length " +
@@ -347,10 +409,21 @@ class basic_index {
                                               vbuf_, "training vector");
         rows.insert(rows.end(), r, r + dim());
       }
-      state_.store.train(rows.data(), n);
+      if (!state_.store.is_trained() || state_.slot_ids.empty())
+        state_.store.train(rows.data(), n);
+      else
+        rebuild(rows.data(), n);
     } else {
       detail::fail(errc::invalid_argument, "train() applies to SQ8 indexes only");
     }
+  }
+
+  /// The quantizer's state: trained or not, and how much of the data since training was clamped.
+  sq8_stats sq8() const noexcept {
+    if constexpr (requires(const Store& s) { s.clamped_components(); })
+      return {state_.store.is_trained(), state_.store.encoded_components(), state_.store.clamped_components()};
+    else
+      return {};
   }
 
  private:
@@ -370,40 +443,139 @@ class basic_index {
     return s;
   }
 
-  id_t fresh_id() {
-    while (find_slot(state_.next_id) != no_slot) ++state_.next_id;
-    if (state_.next_id == invalid_id)
-      detail::fail(errc::capacity_exceeded, "no free ids left below 4294967295");
-    return state_.next_id++;
+  /// A new state over the live vectors (SQ8: retrained on `train_rows` first, when given), built
+  /// aside and swapped in: the strong guarantee. Ids, next_id and the level counter carry over.
+  void rebuild(const float* train_rows, std::size_t train_n) {
+    std::vector<slot_t> keep;
+    keep.reserve(size());
+    for (slot_t s = 0; s < state_.slot_ids.size(); ++s)
+      if (!is_deleted(s)) keep.push_back(s);
+
+    index_state<Store> next;
+    next.store = state_.store.compacted(keep);
+    if constexpr (requires(Store& st) { st.train(train_rows, train_n); })
+      if (train_rows) next.store.train(train_rows, train_n);
+    next.links = graph(params_.m);
+    next.links.reserve(keep.size());
+    next.slot_ids.reserve(keep.size());
+    for (slot_t s : keep) next.slot_ids.push_back(state_.slot_ids[s]);
+    next.next_id = state_.next_id;
+    next.levels_drawn = state_.levels_drawn;
+    next.deleted.assign((keep.size() + 63) / 64, 0);
+    std::vector<float> row(dim());
+    for (slot_t s = 0; s < keep.size(); ++s) {
+      next.store.decode(s, row);
+      const int level = detail::draw_level(params_.seed, next.levels_drawn, params_.m);
+      plan_insert(next.links, next.store, s, row.data(), level, params_.ef_construction, scratch_);
+      next.links.make_room(level);
+      commit_insert(next.links, next.store, s, level, scratch_);
+      ++next.levels_drawn;
+    }
+    id_lookup ids;
+    ids.rebuild(next.slot_ids);
+    state_ = std::move(next);
+    ids_ = std::move(ids);
   }
 
-  void add(id_t id, const float* data) {
+  void require_no_batch() const {
+    if (undo_) detail::fail(errc::invalid_argument, "only inserts may run while a batch is open");
+  }
+
+  /// The one way a vector gets in: room first (may throw, changes nothing a user can see), then
+  /// the vector (strong) and the plan (reads only), then a commit that cannot fail.
+  void add(id_t id, const float* data, slot_t replaced) {
     const std::size_t n = state_.slot_ids.size();
     if (n >= no_slot - 1)
       detail::fail(errc::capacity_exceeded, "an index holds at most 4294967294 vectors");
+    const int level = detail::draw_level(params_.seed, state_.levels_drawn, params_.m);
+    state_.links.make_room(level);
+    detail::grow_to(state_.slot_ids, n + 1);
+    detail::grow_to(state_.deleted, n / 64 + 1);
+    ids_.make_room(id, state_.slot_ids);
+
     Store& store = state_.store;
+    const store_mark mark = store.mark();
     const slot_t slot = store.append(data);
-    store.prepare(scratch_.query, data);
-    const int level = detail::draw_level(params_.seed, state_.levels_drawn++, params_.m);
-    insert_node(state_.links, store, slot, scratch_.query, level, params_.ef_construction, scratch_);
+    try {
+      plan_insert(state_.links, store, slot, data, level, params_.ef_construction, scratch_);
+      if (undo_) save_lists_to_change();
+    } catch (...) {
+      store.rollback(mark);
+      throw;
+    }
+
+    commit_insert(state_.links, store, slot, level, scratch_);
     state_.slot_ids.push_back(id);
     if (state_.deleted.size() * 64 <= slot) state_.deleted.push_back(0);
     ids_.appended(state_.slot_ids);
+    ++state_.levels_drawn;
+    if (id >= state_.next_id) state_.next_id = id + 1;
+    if (replaced != no_slot) mark_deleted(replaced);
+    if (!undo_) store.settle();
+  }
+
+  /// Batch undo: before the commit links back, copy each list it will change on a node older than
+  /// the batch (level 0: once per batch; upper levels, rare: each time).
+  void save_lists_to_change() {
+    auto& u = *undo_;
+    const graph& g = state_.links;
+    for (int l = 0; l < scratch_.levels; ++l)
+      for (slot_t nb : scratch_.chosen[static_cast<std::size_t>(l)]) {
+        if (nb >= u.slots) continue;
+        if (l == 0) {
+          if (u.saved0.empty()) u.saved0.assign((u.slots + 63) / 64, 0);
+          if ((u.saved0[nb / 64] >> (nb % 64)) & 1u) continue;
+        }
+        const slot_list list = g.neighbors(nb, l);
+        u.lists.push_back({nb, l, u.flat.size(), list.size()});
+        try {
+          u.flat.insert(u.flat.end(), list.begin(), list.end());
+        } catch (...) {
+          u.lists.pop_back();
+          throw;
+        }
+        if (l == 0) u.saved0[nb / 64] |= std::uint64_t{1} << (nb % 64);
+      }
   }
 
   slot_t find_slot(id_t id) const noexcept { return ids_.find(id, state_.slot_ids); }
 
+  // Automatic compaction is an optimisation: if it runs out of memory the tombstones stay, and
+  // the call that triggered it (which has already succeeded) does not fail.
   void maybe_compact() {
-    if (params_.compact_threshold > 0.0f && tombstone_ratio() > params_.compact_threshold)
-      compact();
+    if (params_.compact_threshold > 0.0f && tombstone_ratio() > params_.compact_threshold) {
+      try {
+        compact();
+      } catch (const std::bad_alloc&) {
+      }
+    }
   }
 
   void rebuild_id_map() { ids_.rebuild(state_.slot_ids); }
 
 
+  /// What rollback_batch() needs: the sizes at begin_batch() and the older lists changed since.
+  struct batch_undo {
+    store_mark store;
+    graph::mark_type links;
+    std::size_t slots = 0, deleted_words = 0;
+    id_t next_id = 0;
+    std::uint64_t levels_drawn = 0;
+    bool ids_in_order = true;
+    std::vector<std::uint64_t> saved0;  // bitset over the older nodes: level-0 list saved
+    struct saved_list {
+      slot_t node;
+      int level;
+      std::size_t at, count;  // in flat
+    };
+    std::vector<saved_list> lists;
+    std::vector<slot_t> flat;
+  };
+
   index_params params_;
   index_state<Store> state_;
   id_lookup ids_;
+  std::optional<batch_undo> undo_;
   // Scratch, reused so that steady-state inserts and searches do not allocate.
   insert_scratch<Store> scratch_;
   typename Store::query_type query_;
@@ -457,8 +629,12 @@ class index {
   std::vector<search_result> search(std::span<const float> q, std::size_t k, std::size_t ef = 0) {
     return visit([&](auto& i) { return i.search(q, k, ef); });
   }
+  void begin_batch() { visit([](auto& i) { i.begin_batch(); }); }
+  void commit_batch() noexcept { visit([](auto& i) { i.commit_batch(); }); }
+  void rollback_batch() noexcept { visit([](auto& i) { i.rollback_batch(); }); }
   void compact() { visit([](auto& i) { i.compact(); }); }
   void train(std::span<const float> sample) { visit([&](auto& i) { i.train(sample); }); }
+  sq8_stats sq8() const noexcept { return visit([](auto& i) { return i.sq8(); }); }
 
   /// The binary format (format.hpp, docs/format.md): deterministic bytes, and an all-or-nothing
   /// load that throws errc::corrupt_data / errc::unsupported_version on bad input.

@@ -2,19 +2,23 @@
 //
 // Each dimension i has a trained range [lo_i, lo_i + 255·step_i]; a value is stored as the nearest of
 // the 256 levels (clamped to the range), and decodes to x̂_i = lo_i + step_i·c_i. The range is the
-// min/max over the training vectors (a constant dimension gets step 0 and decodes exactly).
+// min/max over the training vectors; a dimension that does not vary there gets a range around its
+// value as wide as the others' median (see sq8_quantizer::train), so later data is not all clamped.
 //
 // Asymmetric distance: the query stays f32. Every metric reduces to one kernel call,
-//   q·x̂ = Σ q_i lo_i + Σ (q_i step_i) c_i = bias + unit · dot_i16_u8(w, c)
-// with the weights w_i = q_i step_i prepared once per query as 16-bit fixed point (w_i ≈ unit·w16_i,
-// unit chosen so that |w16_i| ≤ 32767 and Σ|w16_i|·255 fits an int32). The integer dot product is
-// exact, so native and WASM builds compute the same distances, and it is 2-3x faster than widening
-// codes to f32. Its rounding (≤ unit/2 per weight, about 2^-16 of the largest weight at 768 dims) is
-// two orders of magnitude below the codes' own (step/2 per dimension). One stored float per vector:
-//   l2      |q - x̂|² = |q|² - 2 q·x̂ + |x̂|²   (norms_ = |x̂|²; clamped at 0 against cancellation)
-//   cosine  1 - q·x̂ / |x̂|                      (norms_ = 1/|x̂|: quantization changes the length of
-//                                                x̂, and ignoring that cost 7 points of recall@10)
-//   ip      -q·x̂                               (no norms_)
+//   Σ (q_i - o_i) step_i c_i = unit · dot_i16_u8(w, c)
+// with the weights w_i = (q_i - o_i) step_i prepared once per query as 16-bit fixed point
+// (w_i ≈ unit·w16_i, unit chosen so that |w16_i| ≤ 32767 and Σ|w16_i|·255 fits an int32). The
+// integer dot product is exact, so native and WASM builds compute the same distances, and it is 2-3x
+// faster than widening codes to f32. Its rounding (≤ unit/2 per weight, about 2^-16 of the largest
+// weight at 768 dims) is two orders of magnitude below the codes' own (step/2 per dimension). One
+// stored float per vector:
+//   l2      |q - x̂|² = |q - lo|² - 2 (q - lo)·(x̂ - lo) + |x̂ - lo|²   (o = lo; norms_ = |x̂ - lo|²)
+//           Every term is measured from the range, not from 0: for data far from the origin the
+//           plain |q|² - 2 q·x̂ + |x̂|² cancels the distance away between huge terms.
+//   cosine  1 - (q·lo + Σ q_i step_i c_i) / |x̂|   (o = 0; norms_ = 1/|x̂|: quantization changes the
+//                                                   length of x̂, and ignoring that cost 7 points)
+//   ip      -(q·lo + Σ q_i step_i c_i)            (o = 0; no norms_)
 // Range choice, measured (10k x 768 clustered Gaussian, cosine, decode-then-exact recall@10 against
 // f32): min/max 0.961 with 1k training vectors, 0.974 with 10k; mean ± 3.5σ 0.972 / 0.971; ± 4σ
 // 0.967 / 0.974. Min/max is kept: as good, and lossless for bounded integer data such as pixels.
@@ -22,6 +26,8 @@
 // Training: until `training_size` vectors have arrived (or train() is called) the store keeps f32
 // rows and answers exact distances; then it trains on those rows, encodes them and frees the f32
 // copy. In re-rank mode the f32 rows are kept for good and exact_distance() re-scores candidates.
+// Values outside the trained ranges clamp; the store counts them (clamped_components()), and
+// train() may be called again at any time to re-learn the ranges and re-encode what it holds.
 // Depends on kernels/, metric.hpp, storage.hpp (the concept and helpers). Knows nothing of graphs.
 #pragma once
 
@@ -53,6 +59,10 @@ class sq8_quantizer {
   }
 
   /// Learns [min, max] per dimension from n rows of `dim` floats (n >= 1, all finite).
+  /// A dimension that does not vary in the rows would get a range of one value, and every later
+  /// value would clamp to it. It gets a range around its value instead (code 127 decodes to it), as
+  /// wide as the median range of the dimensions that do vary, or, when none varies (identical
+  /// rows), twice the largest |value| (at least 1) on either side.
   void train(const float* rows, std::size_t n, std::size_t dim) {
     POCKETVEC_ASSERT(n >= 1);
     std::vector<double> lo(rows, rows + dim), hi(rows, rows + dim);
@@ -62,11 +72,37 @@ class sq8_quantizer {
         lo[i] = std::min(lo[i], v);
         hi[i] = std::max(hi[i], v);
       }
+    std::vector<double> widths;
+    double largest = 0;
+    for (std::size_t i = 0; i < dim; ++i) {
+      if (hi[i] > lo[i]) widths.push_back(hi[i] - lo[i]);
+      largest = std::max(largest, std::abs(lo[i]));
+    }
+    double fill = 2 * std::max(largest, 1.0);
+    if (!widths.empty()) {
+      auto mid = widths.begin() + static_cast<std::ptrdiff_t>(widths.size() / 2);
+      std::nth_element(widths.begin(), mid, widths.end());
+      fill = *mid;
+    }
+    constexpr double fmax = std::numeric_limits<float>::max();
     lo_.resize(dim);
     step_.resize(dim);
     for (std::size_t i = 0; i < dim; ++i) {
-      lo_[i] = static_cast<float>(lo[i]);
-      step_[i] = static_cast<float>((hi[i] - lo[i]) / 255.0);
+      if (hi[i] > lo[i]) {
+        lo_[i] = static_cast<float>(lo[i]);
+        step_[i] = static_cast<float>((hi[i] - lo[i]) / 255.0);
+        continue;
+      }
+      // Centred on the value, kept inside the float range.
+      const double c = lo[i];
+      const double half = std::min(fill, fmax - std::abs(c));
+      const double step = 2 * half / 255.0;
+      lo_[i] = static_cast<float>(c - 127.0 * step);
+      step_[i] = static_cast<float>(step);
+      if (!(std::abs(double{lo_[i]} + 255.0 * double{step_[i]}) <= fmax)) {  // rounding at the edge
+        lo_[i] = static_cast<float>(c);
+        step_[i] = 0;
+      }
     }
     set_wide();
   }
@@ -75,16 +111,21 @@ class sq8_quantizer {
   std::span<const float> lo() const noexcept { return lo_; }
   std::span<const float> step() const noexcept { return step_; }
 
-  /// Round to nearest level, clamped to [0, 255].
-  void encode(const float* v, std::uint8_t* out) const noexcept {
+  /// Round to nearest level, clamped to [0, 255]. Returns how many components fell outside the
+  /// range by more than half a step (were clamped).
+  std::size_t encode(const float* v, std::uint8_t* out) const noexcept {
+    std::size_t clamped = 0;
     for (std::size_t i = 0; i < lo_.size(); ++i) {
       if (step_[i] == 0.0f) {
         out[i] = 0;
+        clamped += v[i] != lo_[i];
         continue;
       }
       const double t = (double{v[i]} - lo_[i]) / step_[i];
+      clamped += t < -0.5 || t > 255.5;
       out[i] = static_cast<std::uint8_t>(std::clamp(std::nearbyint(t), 0.0, 255.0));
     }
+    return clamped;
   }
 
   void decode(const std::uint8_t* c, float* out) const noexcept {
@@ -121,23 +162,30 @@ struct sq8_parts {
   bool trained = false;
   std::vector<float> lo, step;      // dim each, when trained
   std::vector<std::uint8_t> codes;  // size() * dim, when trained
-  std::vector<float> norms;         // size(), when trained and the metric is not ip
+  std::vector<float> norms;         // size(), when trained and the metric is not ip; empty: recompute
   std::vector<float> raw;           // size() * dim, when untrained or rerank
+  std::uint64_t encoded = 0;        // components encoded since training
+  std::uint64_t clamped = 0;        // of those, clamped to the trained range
 };
 
 namespace detail {
 
-// SQ8 query weights w_i = v_i·step_i as 16-bit fixed point (see the file comment): returns `unit`,
-// the larger of max|w|/32767 (each weight fits an int16) and Σ|w|·255/(INT32_MAX − 255·dim) (no sum
-// can overflow an int32, with room for the rounding of each weight by up to 1/2 and, in float, 0.1 %
-// for the rounding of Σ|w| itself). Metric-independent, so not a member of the store template.
+// SQ8 query weights w_i = (v_i - o_i)·step_i as 16-bit fixed point (see the file comment), where o is
+// the range origin under l2 and 0 otherwise: returns `unit`, the larger of max|w|/32767 (each weight
+// fits an int16) and Σ|w|·255/(INT32_MAX − 255·dim) (no sum can overflow an int32, with room for the
+// rounding of each weight by up to 1/2 and, in float, 0.1 % for the rounding of Σ|w| itself).
+// Metric-independent, so not a member of the store template.
 inline constexpr double sq8_int32_max = static_cast<double>(std::numeric_limits<std::int32_t>::max());
 
-// In double, for ranges near FLT_MAX (or huge queries) where v·step could overflow a float.
-inline double sq8_weights_wide(const float* v, const float* step, std::size_t dim, std::int16_t* out) {
+// In double, for ranges near FLT_MAX (or huge queries) where a float weight could overflow.
+POCKETVEC_NOINLINE inline double sq8_weights_wide(const float* v, const float* origin, const float* step,
+                                                  std::size_t dim, std::int16_t* out) {
+  auto weight = [&](std::size_t i) {
+    return (double{v[i]} - (origin ? double{origin[i]} : 0.0)) * double{step[i]};
+  };
   double max_abs = 0, sum_abs = 0;
   for (std::size_t i = 0; i < dim; ++i) {
-    const double a = std::fabs(double{v[i]} * double{step[i]});
+    const double a = std::fabs(weight(i));
     max_abs = std::max(max_abs, a);
     sum_abs += a;
   }
@@ -145,7 +193,7 @@ inline double sq8_weights_wide(const float* v, const float* step, std::size_t di
   if (!(unit > 0)) unit = 1;  // all weights zero
   const double inv = 1.0 / unit;
   for (std::size_t i = 0; i < dim; ++i) {
-    const double x = double{v[i]} * double{step[i]} * inv;
+    const double x = weight(i) * inv;
     out[i] = static_cast<std::int16_t>(static_cast<std::int32_t>(x + (x < 0 ? -0.5 : 0.5)));
   }
   return unit;
@@ -153,11 +201,14 @@ inline double sq8_weights_wide(const float* v, const float* step, std::size_t di
 
 // In float when that is exact enough, which is almost always; every case where float overflows
 // (weights or their sum past FLT_MAX, 1/unit past FLT_MAX) falls back to the double version.
-inline double sq8_weights(const float* v, const float* step, std::size_t dim,
+inline double sq8_weights(const float* v, const float* origin, const float* step, std::size_t dim,
                           std::vector<float>& scratch, std::int16_t* out) {
   scratch.resize(dim);
   float* w = scratch.data();
-  for (std::size_t i = 0; i < dim; ++i) w[i] = v[i] * step[i];
+  if (origin)
+    for (std::size_t i = 0; i < dim; ++i) w[i] = (v[i] - origin[i]) * step[i];
+  else
+    for (std::size_t i = 0; i < dim; ++i) w[i] = v[i] * step[i];
   float max_abs = 0, sum_abs = 0;
   for (std::size_t i = 0; i < dim; ++i) {
     const float a = std::fabs(w[i]);
@@ -166,13 +217,13 @@ inline double sq8_weights(const float* v, const float* step, std::size_t dim,
   }
   // Huge queries against a wide-enough range overflow a float weight (or their sum): redo it in
   // double, where no float product or sum of 4096 of them can overflow.
-  if (!std::isfinite(sum_abs)) return sq8_weights_wide(v, step, dim, out);
+  if (!std::isfinite(sum_abs)) return sq8_weights_wide(v, origin, step, dim, out);
   const double headroom = 0.999 * sq8_int32_max - 255.0 * static_cast<double>(dim);
   double unit = std::max(double{max_abs} / 32767.0, double{sum_abs} * 255.0 / headroom);
   if (!(unit > 0)) unit = 1;
   const float inv = static_cast<float>(1.0 / unit);
   // Tiny weights (|w| below ~1e-34) put 1/unit past FLT_MAX: double handles those too.
-  if (!std::isfinite(inv)) return sq8_weights_wide(v, step, dim, out);
+  if (!std::isfinite(inv)) return sq8_weights_wide(v, origin, step, dim, out);
   // Round half away from zero. |x| ≤ 32767 up to float rounding, so the int16 cannot overflow.
   for (std::size_t i = 0; i < dim; ++i) {
     const float x = w[i] * inv;
@@ -192,11 +243,11 @@ class sq8_store {
   /// A prepared query: the f32 query (for untrained stores and re-ranking) plus the SQ8 weights.
   struct query_type {
     const float* v = nullptr;
-    std::vector<std::int16_t> w;  // q_i · step_i ≈ unit · w_i
+    std::vector<std::int16_t> w;  // (q_i - o_i) · step_i ≈ unit · w_i (o = lo under l2, else 0)
     double unit = 0;
     std::vector<float> scratch;   // the weights in float, while preparing
-    double bias = 0;              // Σ q_i lo_i
-    double norm2 = 0;             // |q|², l2 only
+    double bias = 0;              // cosine, ip: Σ q_i lo_i
+    double norm2 = 0;             // l2: |q - lo|²
   };
 
   using parts = sq8_parts;
@@ -206,7 +257,8 @@ class sq8_store {
   sq8_store(std::size_t dim, std::size_t training_size, bool rerank)
       : dim_(dim), training_size_(training_size), rerank_(rerank) {}
 
-  /// Adopts persisted parts; the caller (the loader) has checked their sizes and values.
+  /// Adopts persisted parts; the caller (the loader) has checked their sizes and values. Norms
+  /// left empty (files that stored them in another form) are recomputed from the codes.
   static sq8_store from_parts(parts p) {
     sq8_store s(p.dim, p.training_size, p.rerank);
     s.trained_ = p.trained;
@@ -214,12 +266,21 @@ class sq8_store {
     s.codes_ = std::move(p.codes);
     s.norms_ = std::move(p.norms);
     s.raw_ = std::move(p.raw);
+    s.encoded_ = p.encoded;
+    s.clamped_ = p.clamped;
     s.count_ = s.trained_ ? (s.dim_ ? s.codes_.size() / s.dim_ : 0) : (s.dim_ ? s.raw_.size() / s.dim_ : 0);
+    if constexpr (M != metric::ip)
+      if (s.trained_ && s.norms_.size() != s.count_) {
+        s.norms_.clear();
+        s.norms_.reserve(s.count_);
+        for (std::size_t r = 0; r < s.count_; ++r) s.norms_.push_back(s.norm_of(s.q_, s.code_row(static_cast<slot_t>(r))));
+      }
+    s.ready_cache();
     return s;
   }
 
   parts to_parts() const {
-    parts p{dim_, training_size_, rerank_, trained_, {}, {}, codes_, norms_, raw_};
+    parts p{dim_, training_size_, rerank_, trained_, {}, {}, codes_, norms_, raw_, encoded_, clamped_};
     if (trained_) {
       p.lo.assign(q_.lo().begin(), q_.lo().end());
       p.step.assign(q_.step().begin(), q_.step().end());
@@ -233,6 +294,15 @@ class sq8_store {
   bool rerank() const noexcept { return rerank_; }
   std::size_t training_size() const noexcept { return training_size_; }
   const sq8_quantizer& quantizer() const noexcept { return q_; }
+  /// Components encoded since the ranges were trained, and how many of them fell outside the ranges
+  /// (were clamped). A growing clamped share means the data has drifted: train() again.
+  std::uint64_t encoded_components() const noexcept { return encoded_; }
+  std::uint64_t clamped_components() const noexcept { return clamped_; }
+
+  // Raw arrays, for serialization.
+  std::span<const std::uint8_t> codes() const noexcept { return codes_; }
+  std::span<const float> norms() const noexcept { return norms_; }
+  std::span<const float> raw() const noexcept { return raw_; }
 
   void reserve(std::size_t n) {
     if (trained_) {
@@ -248,40 +318,95 @@ class sq8_store {
     reserved_ = std::max(reserved_, n);
   }
 
+  /// Strong: on a throw (allocation, or the training this append triggers) nothing changed.
   slot_t append(const float* v) {
     const auto slot = static_cast<slot_t>(count_);
-    if (!trained_ || rerank_) raw_.insert(raw_.end(), v, v + dim_);
-    if (trained_) encode_row(v);
+    if (!trained_) {
+      detail::grow_to(raw_, raw_.size() + dim_);
+      raw_.insert(raw_.end(), v, v + dim_);
+      ++count_;
+      if (count_ >= training_size_) {
+        try {
+          train_on(raw_.data(), count_);
+        } catch (...) {
+          --count_;
+          raw_.resize(count_ * dim_);
+          throw;
+        }
+      }
+      return slot;
+    }
+    detail::grow_to(codes_, codes_.size() + dim_);
+    if constexpr (M != metric::ip) detail::grow_to(norms_, count_ + 1);
+    if (rerank_) detail::grow_to(raw_, raw_.size() + dim_);
+    // Nothing below allocates.
+    if (rerank_) raw_.insert(raw_.end(), v, v + dim_);
+    codes_.resize(codes_.size() + dim_);
+    std::uint8_t* c = codes_.data() + count_ * dim_;
+    clamped_ += q_.encode(v, c);
+    encoded_ += dim_;
+    if constexpr (M != metric::ip) norms_.push_back(norm_of(q_, c));
     ++count_;
-    if (!trained_ && count_ >= training_size_) train_on(raw_.data(), count_);
     return slot;
   }
 
-  /// Trains on `n` rows (flat, checked by the caller) and encodes what the store holds.
-  /// Throws errc::invalid_argument once trained: codes would silently change meaning.
+  store_mark mark() const noexcept { return {count_, trained_, encoded_, clamped_}; }
+
+  /// Drops every append since `m`, and the training one of them triggered.
+  void rollback(store_mark m) noexcept {
+    if (trained_ && !m.trained) {
+      if (!rerank_) raw_.swap(undo_raw_);  // the rows the training freed
+      std::vector<std::uint8_t>().swap(codes_);
+      std::vector<float>().swap(norms_);
+      q_ = sq8_quantizer();
+      trained_ = false;
+    }
+    count_ = m.count;
+    if (trained_) {
+      codes_.resize(count_ * dim_);
+      if constexpr (M != metric::ip) norms_.resize(count_);
+    }
+    if (!trained_ || rerank_) raw_.resize(count_ * dim_);
+    encoded_ = m.encoded;
+    clamped_ = m.clamped;
+    cached_ = no_slot;
+  }
+
+  /// Frees the f32 rows an automatic training kept for rollback().
+  void settle() noexcept { std::vector<float>().swap(undo_raw_); }
+
+  /// Trains the ranges on `n` rows (flat, checked by the caller) and re-encodes every vector held:
+  /// from its f32 row when the store has one (untrained, or re-rank), else from its decoded codes
+  /// (so a component clamped before stays clamped). Strong: on a throw nothing changed.
   void train(const float* rows, std::size_t n) {
-    if (trained_)
-      detail::fail(errc::invalid_argument,
-                   "SQ8 ranges are already trained (explicit train() must come first)");
     train_on(rows, n);
+    settle();
   }
 
   void prepare(query_type& q, const float* v) const {
     q.v = v;
     if (!trained_) return;
     q.w.resize(dim_);
-    q.unit = detail::sq8_weights(v, q_.step().data(), dim_, q.scratch, q.w.data());
     const float* lo = q_.lo().data();
-    q.bias = Kernels::dot_f32(v, lo, dim_);
-    if constexpr (M == metric::l2) q.norm2 = Kernels::dot_f32(v, v, dim_);
-    if (!std::isfinite(q.bias) || !std::isfinite(q.norm2)) {
-      // q·lo of a legal query against a legal range (from a file) can pass FLT_MAX: redo in double.
-      double bias = 0, norm2 = 0;
-      for (std::size_t i = 0; i < dim_; ++i) bias += double{v[i]} * double{lo[i]};
-      if constexpr (M == metric::l2)
-        for (std::size_t i = 0; i < dim_; ++i) norm2 += double{v[i]} * double{v[i]};
-      q.bias = bias;
+    if constexpr (M == metric::l2) {
+      // Relative to the range origin: far from 0, |q|² - 2 q·x̂ + |x̂|² would cancel away the
+      // distance between large terms (data offset by 1000 lost 28 points of recall@10).
+      q.unit = detail::sq8_weights(v, lo, q_.step().data(), dim_, q.scratch, q.w.data());
+      double norm2 = 0;
+      for (std::size_t i = 0; i < dim_; ++i) {
+        const double d = double{v[i]} - double{lo[i]};
+        norm2 += d * d;
+      }
       q.norm2 = norm2;
+    } else {
+      q.unit = detail::sq8_weights(v, nullptr, q_.step().data(), dim_, q.scratch, q.w.data());
+      q.bias = Kernels::dot_f32(v, lo, dim_);
+      if (!std::isfinite(q.bias)) {
+        // q·lo of a legal query against a legal range (from a file) can pass FLT_MAX: redo in double.
+        double bias = 0;
+        for (std::size_t i = 0; i < dim_; ++i) bias += double{v[i]} * double{lo[i]};
+        q.bias = bias;
+      }
     }
   }
 
@@ -289,27 +414,37 @@ class sq8_store {
     if (!trained_) return detail::f32_distance<M, Kernels>(q.v, raw_row(s), dim_);
     // Combined in double: nothing here overflows or cancels to NaN, whatever ranges a file holds;
     // the float result may be ±inf, never NaN.
-    const double dot = q.bias + q.unit * Kernels::dot_i16_u8(q.w.data(), code_row(s), dim_);
+    const double dot = q.unit * Kernels::dot_i16_u8(q.w.data(), code_row(s), dim_);
     if constexpr (M == metric::l2) {
       return static_cast<float>(std::max(0.0, q.norm2 - 2.0 * dot + double{norms_[s]}));
     } else if constexpr (M == metric::cosine) {
-      return static_cast<float>(1.0 - dot * double{norms_[s]});
+      return static_cast<float>(1.0 - (q.bias + dot) * double{norms_[s]});
     } else {
-      return static_cast<float>(-dot);
+      return static_cast<float>(-(q.bias + dot));
     }
   }
 
-  /// Used by the neighbour heuristic, mostly with the same `a` many times in a row: `a` is decoded
-  /// and prepared once and cached until a different `a` (or a mutation) comes.
+  /// Used by the neighbour heuristic, mostly with the same `a` many times in a row: `a` (its f32
+  /// row in re-rank mode, else its decoded codes) is prepared once and cached until a different `a`
+  /// (or a mutation) comes. Allocates nothing: the cache is sized when the store is trained.
   float distance_between(slot_t a, slot_t b) const {
     if (!trained_) return detail::f32_distance<M, Kernels>(raw_row(a), raw_row(b), dim_);
     if (cached_ != a) {
-      cached_row_.resize(dim_);
-      q_.decode(code_row(a), cached_row_.data());
-      prepare(cached_query_, cached_row_.data());
+      const float* row = raw_row(a);
+      if (!rerank_) {
+        q_.decode(code_row(a), cached_row_.data());
+        row = cached_row_.data();
+      }
+      prepare(cached_query_, row);
       cached_ = a;
     }
     return distance(cached_query_, b);
+  }
+
+  /// Identical stored vectors: the same codes once trained, the same f32 rows before.
+  bool same(slot_t a, slot_t b) const noexcept {
+    if (!trained_) return std::memcmp(raw_row(a), raw_row(b), dim_ * sizeof(float)) == 0;
+    return std::memcmp(code_row(a), code_row(b), dim_) == 0;
   }
 
   void prefetch(slot_t s) const noexcept {
@@ -338,6 +473,8 @@ class sq8_store {
     out.trained_ = trained_;
     out.q_ = q_;
     out.count_ = keep.size();
+    out.encoded_ = encoded_;
+    out.clamped_ = clamped_;
     for (slot_t s : keep) {
       if (trained_) {
         out.codes_.insert(out.codes_.end(), code_row(s), code_row(s) + dim_);
@@ -345,11 +482,12 @@ class sq8_store {
       }
       if (!trained_ || rerank_) out.raw_.insert(out.raw_.end(), raw_row(s), raw_row(s) + dim_);
     }
+    out.ready_cache();
     return out;
   }
 
   std::size_t memory_bytes() const noexcept {
-    return codes_.capacity() + (norms_.capacity() + raw_.capacity()) * sizeof(float) +
+    return codes_.capacity() + (norms_.capacity() + raw_.capacity() + undo_raw_.capacity()) * sizeof(float) +
            2 * q_.dim() * sizeof(float) + cached_row_.capacity() * sizeof(float) +
            cached_query_.w.capacity() * sizeof(std::int16_t) + cached_query_.scratch.capacity() * sizeof(float);
   }
@@ -360,36 +498,73 @@ class sq8_store {
     return codes_.data() + std::size_t{s} * dim_;
   }
 
-  void encode_row(const float* v) {
-    const std::size_t at = codes_.size();
-    codes_.resize(at + dim_);
-    q_.encode(v, codes_.data() + at);
-    if constexpr (M != metric::ip) {
-      double n2 = 0;
+  /// The per-vector term of the distance: |x̂ - lo|² (l2) or 1/|x̂| (cosine) of the codes `c`.
+  float norm_of(const sq8_quantizer& q, const std::uint8_t* c) const noexcept {
+    double n2 = 0;
+    if constexpr (M == metric::l2) {
+      const auto step = q.step();
       for (std::size_t i = 0; i < dim_; ++i) {
-        const double x = q_.level(i, codes_[at + i]);
+        const double x = double{step[i]} * c[i];
         n2 += x * x;
       }
-      // cosine: a code that decodes to all zeros has no direction; 0 makes its distance 1.
-      if constexpr (M == metric::l2)
-        norms_.push_back(static_cast<float>(n2));
-      else
-        norms_.push_back(n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.0f);
+      return static_cast<float>(n2);
+    } else {
+      for (std::size_t i = 0; i < dim_; ++i) {
+        const double x = q.level(i, c[i]);
+        n2 += x * x;
+      }
+      // a code that decodes to all zeros has no direction; 0 makes its distance 1.
+      return n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.0f;
     }
   }
 
-  void train_on(const float* rows, std::size_t n) {
-    q_.train(rows, n, dim_);
-    trained_ = true;
+  /// Sizes distance_between's cache, so that it never allocates (the insert's commit step relies
+  /// on that).
+  void ready_cache() {
+    if (!trained_) return;
+    cached_row_.resize(dim_);
+    cached_query_.w.resize(dim_);
+    cached_query_.scratch.resize(dim_);
     cached_ = no_slot;
-    codes_.clear();
-    norms_.clear();
-    codes_.reserve(std::max(count_, reserved_) * dim_);
-    if constexpr (M != metric::ip) norms_.reserve(std::max(count_, reserved_));
-    for (std::size_t s = 0; s < count_; ++s) encode_row(raw_row(static_cast<slot_t>(s)));
-    if (!rerank_) {
-      raw_.clear();
-      raw_.shrink_to_fit();
+  }
+
+  /// Trains on `rows` and re-encodes everything held. Strong; the f32 rows training frees are kept
+  /// in undo_raw_ for rollback() until settle().
+  void train_on(const float* rows, std::size_t n) {
+    sq8_quantizer q;
+    q.train(rows, n, dim_);
+    std::vector<std::uint8_t> codes(count_ * dim_);
+    codes.reserve(std::max(count_, reserved_) * dim_);
+    std::vector<float> norms, row(dim_);
+    if constexpr (M != metric::ip) norms.reserve(std::max(count_, reserved_));
+    std::uint64_t clamped = 0;
+    for (std::size_t s = 0; s < count_; ++s) {
+      const float* v = raw_row(static_cast<slot_t>(s));
+      if (trained_ && !rerank_) {  // retraining: the codes are all there is
+        q_.decode(code_row(static_cast<slot_t>(s)), row.data());
+        v = row.data();
+      }
+      std::uint8_t* c = codes.data() + s * dim_;
+      clamped += q.encode(v, c);
+      if constexpr (M != metric::ip) norms.push_back(norm_of(q, c));
+    }
+    std::vector<float> cache_row(dim_), cache_scratch(dim_);
+    std::vector<std::int16_t> cache_w(dim_);
+    // Commit: nothing below throws.
+    const bool first = !trained_;
+    q_ = std::move(q);
+    codes_.swap(codes);
+    norms_.swap(norms);
+    trained_ = true;
+    encoded_ = count_ * dim_;
+    clamped_ = clamped;
+    cached_row_.swap(cache_row);
+    cached_query_.w.swap(cache_w);
+    cached_query_.scratch.swap(cache_scratch);
+    cached_ = no_slot;
+    if (first && !rerank_) {
+      settle();
+      undo_raw_.swap(raw_);
     }
   }
 
@@ -401,8 +576,10 @@ class sq8_store {
   sq8_quantizer q_;
   std::vector<std::uint8_t> codes_;
   std::size_t reserved_ = 0;  // the largest reserve() asked for: codes_ get it once trained
-  std::vector<float> norms_;  // per vector: |x̂|² (l2), 1/|x̂| (cosine), none (ip)
+  std::vector<float> norms_;  // per vector: |x̂ - lo|² (l2), 1/|x̂| (cosine), none (ip)
   std::vector<float> raw_;    // f32 rows: all of them before training, or in re-rank mode
+  std::vector<float> undo_raw_;  // the rows an automatic training freed, until settle()
+  std::uint64_t encoded_ = 0, clamped_ = 0;  // components since training; clamped ones
   // distance_between's cache: the last `a`, decoded and prepared.
   mutable slot_t cached_ = no_slot;
   mutable std::vector<float> cached_row_;

@@ -5,6 +5,9 @@
 // distances, through a prepared query (set once per search or insert, reused for every distance).
 // Stores never validate user input: the index facade has checked dimension and finiteness and,
 // under cosine, normalised the vector before a store sees it.
+// Appends are transactional so that the index can give the strong guarantee: append() either
+// succeeds or changes nothing, mark() / rollback() undo every append since the mark (noexcept), and
+// settle() drops what rollback() would have needed once the caller has committed.
 // Depends on kernels/ and metric.hpp only.
 #pragma once
 
@@ -22,16 +25,29 @@
 
 namespace pocketvec {
 
+/// A point a store can roll back to: its size and whatever else appends change.
+struct store_mark {
+  std::size_t count = 0;
+  bool trained = false;          // SQ8: trained at the mark
+  std::uint64_t encoded = 0;     // SQ8: components encoded since training, at the mark
+  std::uint64_t clamped = 0;     // SQ8: of those, clamped to the trained range
+};
+
 /// What the graph code requires of a vector store.
 template <class S>
 concept vector_store = requires(S& s, const S& cs, typename S::query_type& q, const float* v,
-                                std::span<float> out, std::span<const slot_t> keep, slot_t a) {
+                                std::span<float> out, std::span<const slot_t> keep, slot_t a,
+                                store_mark mk) {
   { cs.dim() } -> std::same_as<std::size_t>;
   { cs.size() } -> std::same_as<std::size_t>;
-  { s.append(v) } -> std::same_as<slot_t>;     // copies dim() floats; returns the new slot
+  { s.append(v) } -> std::same_as<slot_t>;     // copies dim() floats; returns the new slot; strong
+  { cs.mark() } -> std::same_as<store_mark>;
+  { s.rollback(mk) } noexcept;                 // drops every append made since mk
+  { s.settle() } noexcept;                     // forgets what rollback needed (after a commit)
   { cs.prepare(q, v) };                        // q := a query for v (dim() floats)
   { cs.distance(q, a) } -> std::same_as<float>;
   { cs.distance_between(a, a) } -> std::same_as<float>;
+  { cs.same(a, a) } -> std::same_as<bool>;     // the two slots hold identical stored vectors
   { cs.decode(a, out) };                       // the stored vector as floats (out.size() == dim())
   { cs.compacted(keep) } -> std::same_as<S>;   // a store holding only `keep`, in that order
   { cs.memory_bytes() } -> std::same_as<std::size_t>;
@@ -84,9 +100,13 @@ class f32_store {
 
   slot_t append(const float* v) {
     const auto slot = static_cast<slot_t>(size());
+    detail::grow_to(data_, data_.size() + dim_);
     data_.insert(data_.end(), v, v + dim_);
     return slot;
   }
+  store_mark mark() const noexcept { return {size(), false, 0, 0}; }
+  void rollback(store_mark m) noexcept { data_.resize(m.count * dim_); }
+  void settle() noexcept {}
 
   void prepare(query_type& q, const float* v) const noexcept { q.v = v; }
 
@@ -95,6 +115,9 @@ class f32_store {
   }
   float distance_between(slot_t a, slot_t b) const noexcept {
     return detail::f32_distance<M, Kernels>(row(a), row(b), dim_);
+  }
+  bool same(slot_t a, slot_t b) const noexcept {
+    return std::memcmp(row(a), row(b), dim_ * sizeof(float)) == 0;
   }
 
   /// A hint that row `s` is about to be read (the graph search calls it when present).

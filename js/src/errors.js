@@ -19,6 +19,7 @@ const ERRC_NAMES = [
   'capacity_exceeded',
   'io_error',
   'out_of_memory',
+  'out_of_range',
 ];
 
 /** Status the bindings return for a C++ exception that is not a pocketvec::error. */

@@ -45,6 +45,40 @@ class graph {
     upper_block_.reserve(n);
   }
 
+  /// Grows every array, if needed, so that add_node(level) and any set_neighbors() after it
+  /// allocate nothing (and so cannot fail). May throw; changes nothing observable.
+  POCKETVEC_NOINLINE void make_room(int level) {
+    const std::size_t n = size() + 1, blocks = upper_count_.size() + static_cast<std::size_t>(level);
+    fit_slots(n);
+    detail::grow_to(levels_, n);
+    detail::grow_to(count0_, n);
+    detail::grow_to(upper_block_, n);
+    detail::grow_to(upper_count_, blocks);
+    links0_.make_room(n * m0_);
+    upper_.make_room(blocks * m_);
+  }
+
+  /// What truncate() returns to: the graph as it was when mark() was called.
+  struct mark_type {
+    std::size_t nodes = 0, blocks = 0;
+    slot_t entry = no_slot;
+    int top = -1;
+  };
+  mark_type mark() const noexcept { return {size(), upper_count_.size(), entry_, top_level_}; }
+
+  /// Drops every node added since `m` (their own lists go with them; lists of older nodes that
+  /// changed are the caller's to restore). Allocates nothing. Link widths stay as they are.
+  void truncate(const mark_type& m) noexcept {
+    levels_.resize(m.nodes);
+    count0_.resize(m.nodes);
+    links0_.truncate(m.nodes * m0_);
+    upper_block_.resize(m.nodes);
+    upper_count_.resize(m.blocks);
+    upper_.truncate(m.blocks * m_);
+    entry_ = m.entry;
+    top_level_ = m.top;
+  }
+
   /// Appends a node with empty neighbour lists on levels 0..level; the new slot is size()-1.
   /// The first node, and any node above the current top level, becomes the entry point.
   POCKETVEC_NOINLINE slot_t add_node(int level) {
@@ -140,9 +174,9 @@ class graph {
   /// Widens the link arrays, if needed, so that every slot below n fits.
   POCKETVEC_NOINLINE void fit_slots(std::size_t n) {
     const unsigned bits = packed_slots::bits_for(n);
-    if (bits <= links0_.bits()) return;
-    links0_.widen(bits);
-    upper_.widen(bits);
+    // Each array on its own: if the second widen throws, the first stays valid (and wide).
+    if (bits > links0_.bits()) links0_.widen(bits);
+    if (bits > upper_.bits()) upper_.widen(bits);
   }
 
   std::size_t m_ = 16;

@@ -9,6 +9,7 @@
 // Depends on config.hpp and error.hpp only.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -61,6 +62,26 @@ class packed_slots {
   void reserve(std::size_t n) {
     if (n > reserved_) reserved_ = n;
     bytes_.reserve(bytes_for(reserved_, bits_));
+  }
+
+  /// Capacity for n entries, growing by at least half; may throw, changes nothing else.
+  void make_room(std::size_t n) {
+    const std::size_t want = bytes_for(n, bits_);
+    if (bytes_.capacity() < want) bytes_.reserve(std::max(want, bytes_.capacity() + bytes_.capacity() / 2));
+  }
+
+  /// Drops entries from n on (n <= size()). Allocates nothing.
+  void truncate(std::size_t n) noexcept {
+    size_ = n;
+    bytes_.resize(bytes_for(n, bits_));
+    // The byte holding entry n's first bits, and the padding after it, must read as zero again for
+    // a later resize() to hand out zero entries.
+    const std::size_t first_free = static_cast<std::size_t>(std::uint64_t{n} * bits_ / 8);
+    for (std::size_t i = first_free + 1; i < bytes_.size(); ++i) bytes_[i] = 0;
+    if (first_free < bytes_.size()) {
+      const unsigned used = static_cast<unsigned>(std::uint64_t{n} * bits_ % 8);
+      bytes_[first_free] &= static_cast<std::uint8_t>((1u << used) - 1);
+    }
   }
 
   /// Re-packs every entry at `bits` (more than now, at most 32). O(size()).

@@ -93,9 +93,17 @@ void search_layer(const graph& g, const Store& store, const typename Store::quer
     if (accept(e.slot)) offer_result(e);
   }
 
+  // Exact ties with the worst result (hundreds of copies of one vector, all at the same distance)
+  // may be expanded too, at most `ef` of them: a plateau of copies would otherwise end the search
+  // wherever the tie-break order happens to stop it, short of what lies behind the plateau. On
+  // data without exact ties this never triggers.
+  std::size_t ties = ef;
   while (!frontier.empty()) {
     const candidate c = frontier.front();
-    if (results.size() >= ef && closer(results.front(), c)) break;
+    if (results.size() >= ef && closer(results.front(), c)) {
+      if (c.distance != results.front().distance || ties == 0) break;
+      --ties;
+    }
     std::pop_heap(frontier.begin(), frontier.end(), frontier_order);
     frontier.pop_back();
 
@@ -110,7 +118,7 @@ void search_layer(const graph& g, const Store& store, const typename Store::quer
     }
     for (slot_t n : fresh) {
       const candidate nc{store.distance(q, n), n};
-      if (results.size() < ef || closer(nc, results.front())) {
+      if (results.size() < ef || !(results.front().distance < nc.distance)) {
         frontier.push_back(nc);
         std::push_heap(frontier.begin(), frontier.end(), frontier_order);
         if (accept(n)) offer_result(nc);

@@ -22,6 +22,8 @@ seeds=$build/seeds
 rm -rf "$seeds"
 "$build/tests/fuzz/pocketvec_fuzz_make_corpus" "$seeds"
 cp "$root"/tests/data/*.pvx "$seeds/"
+# Every finding, once fixed, is kept in tests/fuzz/regressions/ (replayed by ctest's fuzz.replay too).
+find "$root/tests/fuzz/regressions" -maxdepth 1 -type f ! -name 'README*' -exec cp {} "$seeds/" \;
 mkdir -p "$build/corpus" "$build/artifacts"
 rm -f "$build"/artifacts/*
 
@@ -45,6 +47,7 @@ findings=$(ls "$build/artifacts" | wc -l)
 if [ "$status" -ne 0 ] || [ "$findings" -ne 0 ]; then
   tail -n 60 "$log"
   echo "fuzz: FAILED (exit $status), $findings finding(s) in $build/artifacts/"
+  echo "fuzz: once fixed, copy each file from $build/artifacts/ to tests/fuzz/regressions/<what-it-broke>.pvx"
   exit 1
 fi
 echo "fuzz: no findings"

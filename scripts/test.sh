@@ -36,7 +36,7 @@ stage_wasm() {     # the same Catch2 suite compiled with em++ (wasm SIMD kernels
   mkdir -p "$dir"
   emcmake cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPOCKETVEC_INSTALL=OFF \
     -DCMAKE_CROSSCOMPILING_EMULATOR=/usr/bin/node > "$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
-  cmake --build "$dir" -j "$jobs" --target pocketvec_tests
+  cmake --build "$dir" -j "$jobs" --target pocketvec_tests pocketvec_alloc_tests
   ctest --test-dir "$dir" --no-tests=error --output-on-failure -j "$jobs"
 }
 

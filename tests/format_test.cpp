@@ -171,7 +171,28 @@ TEST_CASE("format: one broken invariant at a time", "[format][corrupt]") {
     fix_header_crc(b);
     auto [code, msg] = error_of([&] { pv::index::load(b); });
     CHECK(code == pv::errc::unsupported_version);
-    CHECK(msg.find("format 2.0") != std::string::npos);
+    CHECK(msg.find("format 2.1") != std::string::npos);
+  }
+  SECTION("newer minor version: its new sections would read as damage, so it is named") {
+    auto b = good;
+    b[6] = static_cast<std::uint8_t>(pv::format_minor + 1);
+    fix_header_crc(b);
+    auto [code, msg] = error_of([&] { pv::index::load(b); });
+    CHECK(code == pv::errc::unsupported_version);
+    CHECK(msg.find("understands 1.0 to 1." + std::to_string(pv::format_minor)) != std::string::npos);
+  }
+  SECTION("a damaged version field is damage, not a newer format (the checksum comes first)") {
+    for (std::size_t at : {4, 5, 6, 7}) {
+      auto b = good;
+      b[at] ^= 0x40;
+      expect_corrupt(b, "header checksum");
+    }
+  }
+  SECTION("an id at or above the next id (1.1 keeps next_id above every id ever used)") {
+    auto b = good;
+    wr32(b, 60, 5);  // next_id, below the ids stored
+    fix_header_crc(b);
+    expect_corrupt(b, "is not below the next id");
   }
   SECTION("header checksum") {
     auto b = good;
@@ -273,17 +294,21 @@ TEST_CASE("format: one broken invariant at a time", "[format][corrupt]") {
   }
 }
 
-TEST_CASE("format: golden files of format 1.0 load and re-save identically", "[format][golden]") {
+TEST_CASE("format: golden files load; those of this version re-save identically", "[format][golden]") {
   struct golden {
     const char* file;
     pv::metric m;
     pv::quantization q;
+    bool current;  // written by this format version (1.0 files re-save as this version)
   };
-  for (auto g : {golden{"golden-v1-f32-l2.pvx", pv::metric::l2, pv::quantization::none},
-                 golden{"golden-v1-sq8-cosine.pvx", pv::metric::cosine, pv::quantization::sq8}}) {
+  for (auto g : {golden{"golden-v1-f32-l2.pvx", pv::metric::l2, pv::quantization::none, false},
+                 golden{"golden-v1-sq8-cosine.pvx", pv::metric::cosine, pv::quantization::sq8, false},
+                 golden{"golden-v1.1-f32-l2.pvx", pv::metric::l2, pv::quantization::none, true},
+                 golden{"golden-v1.1-sq8-l2.pvx", pv::metric::l2, pv::quantization::sq8, true},
+                 golden{"golden-v1.1-sq8-cosine.pvx", pv::metric::cosine, pv::quantization::sq8, true}}) {
     CAPTURE(g.file);
     const std::string path = std::string(POCKETVEC_TEST_DATA_DIR) + "/" + g.file;
-    if (std::getenv("POCKETVEC_WRITE_GOLDEN")) {  // explicit, reviewed regeneration only
+    if (g.current && std::getenv("POCKETVEC_WRITE_GOLDEN")) {  // explicit, reviewed regeneration only
       auto idx = build(g.m, g.q, 120);
       for (pv::id_t id = 0; id < 120; id += 9) idx.erase(id);
       const auto b = idx.save();
@@ -294,7 +319,14 @@ TEST_CASE("format: golden files of format 1.0 load and re-save identically", "[f
     REQUIRE(in.good());
     const std::vector<std::uint8_t> bytes{std::istreambuf_iterator<char>(in), {}};
     auto idx = pv::index::load(bytes);
-    CHECK(idx.save() == bytes);
+    if (g.current) {
+      CHECK(idx.save() == bytes);
+    } else {  // re-saved as this version: the same index again
+      auto again = pv::index::load(idx.save());
+      CHECK(again.save() == idx.save());
+      for (pv::id_t id = 1; id < 120; id += 7)
+        if (idx.contains(id)) CHECK(again.search(idx.get(id), 3) == idx.search(idx.get(id), 3));
+    }
     CHECK(idx.size() == 120 - 14);
     CHECK(idx.params().metric_kind == g.m);
     CHECK(idx.params().quant == g.q);

@@ -321,8 +321,32 @@ TEST_CASE("index: upsert replaces the vector under a chosen id", "[index]") {
   REQUIRE(hits.size() == 1);
   CHECK(hits[0].id == 7);
   CHECK(hits[0].distance == 200);
-  for (id_t want = 0; want < 7; ++want) CHECK(idx.insert(a) == want);
-  CHECK(idx.insert(a) == 8);  // 7 is taken
+  // Fresh ids lie above every id ever used, so none below 7 is handed out either.
+  CHECK(idx.insert(a) == 8);
+  CHECK(idx.insert(a) == 9);
+}
+
+TEST_CASE("index: a fresh id is never one that was used before, even after erase and compact",
+          "[index][ids]") {
+  // Before, an upserted id that was erased and compacted away came back from insert(): an app that
+  // kept the id in its own records would have pointed at a different vector.
+  auto p = params_for(2, metric::l2);
+  p.compact_threshold = 0;
+  pv::index idx(p);
+  const float a[2] = {1, 2};
+  idx.insert(a);      // 0
+  idx.upsert(3, a);   // 3: chosen by the app
+  idx.erase(3);
+  idx.compact();      // 3 leaves the index entirely
+  std::vector<id_t> got;
+  for (int i = 0; i < 5; ++i) got.push_back(idx.insert(a));
+  CHECK(got == std::vector<id_t>{4, 5, 6, 7, 8});
+  // ... and after a save and load too.
+  auto back = pv::index::load(idx.save());
+  CHECK(back.insert(a) == 9);
+  // Upserting the largest id leaves no fresh id: insert() says so instead of wrapping.
+  back.upsert(0xFFFFFFFEu, a);
+  CHECK(code_of([&] { back.insert(a); }) == errc::capacity_exceeded);
 }
 
 TEST_CASE("index: check_batch checks without inserting and names rows from first_row",
@@ -356,7 +380,6 @@ TEST_CASE("index: id lookups hold no hash table while ids are in slot order, and
   auto row = [](float x) { return std::vector<float>{x, x + 1, x + 2, x + 3}; };
   for (int i = 0; i < 200; ++i) CHECK(idx.insert(row(static_cast<float>(i))) == static_cast<id_t>(i));
   CHECK(sorted(idx));
-  const std::size_t sorted_bytes = idx.memory_bytes();
 
   // Deleting and compacting keeps a subset of increasing ids: still no hash.
   for (id_t id = 0; id < 200; id += 3) idx.erase(id);
@@ -367,24 +390,26 @@ TEST_CASE("index: id lookups hold no hash table while ids are in slot order, and
     if (id % 3 != 0) CHECK(idx.get(id) == row(static_cast<float>(id)));
   }
   CHECK(code_of([&] { idx.get(3); }) == errc::unknown_id);
-  // An upsert beyond every id keeps the order; the next insert() goes below it and breaks it.
+  // An upsert beyond every id keeps the order, and so does the next insert() (above it).
   idx.upsert(1000, row(1000));
   CHECK(sorted(idx));
-  CHECK(idx.insert(row(200)) == 200);
-  CHECK_FALSE(sorted(idx));
-  CHECK(idx.memory_bytes() > sorted_bytes);
-  // Replacing an id in place: the hash must point at the newest slot.
+  CHECK(idx.insert(row(200)) == 1001);
+  CHECK(sorted(idx));
+  // Replacing an id in place appends it out of order: the hash must point at the newest slot.
+  const std::size_t sorted_bytes_now = idx.memory_bytes();
   idx.upsert(5, row(-5));
+  CHECK_FALSE(sorted(idx));
+  CHECK(idx.memory_bytes() > sorted_bytes_now);
   CHECK(idx.get(5) == row(-5));
   CHECK(idx.get(1000) == row(1000));
-  CHECK(idx.get(200) == row(200));
+  CHECK(idx.get(1001) == row(200));
   CHECK(idx.search(row(-5), 1)[0].id == 5);
-  CHECK(idx.insert(row(201)) == 201);
+  CHECK(idx.insert(row(201)) == 1002);
 
   // Loading decides the mode from the stored ids; lookups agree either way.
   pv::index back = pv::index::load(idx.save());
   CHECK_FALSE(sorted(back));
-  for (id_t id = 0; id < 1002; ++id) CHECK(back.contains(id) == idx.contains(id));
+  for (id_t id = 0; id < 1004; ++id) CHECK(back.contains(id) == idx.contains(id));
   pv::index fresh(params_for(dim, metric::l2));
   for (int i = 0; i < 10; ++i) fresh.insert(row(static_cast<float>(i)));
   pv::index fresh_back = pv::index::load(fresh.save());

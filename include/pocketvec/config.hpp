@@ -2,11 +2,13 @@
 // Depends on nothing else in pocketvec.
 #pragma once
 
+#include "abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 /// The user-visible, stable id of a vector. 0xFFFFFFFF is reserved and never valid.
 using id_t = std::uint32_t;
@@ -41,4 +43,4 @@ void grow_to(Vec& v, std::size_t n) {
 }
 }  // namespace detail
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI

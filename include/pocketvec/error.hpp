@@ -6,13 +6,15 @@
 // Depends on nothing else in pocketvec.
 #pragma once
 
+#include "abi.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 /// Stable error codes. Values are persisted in bindings and docs: never renumber, only append.
 enum class errc : int {
@@ -87,7 +89,7 @@ namespace detail {
 }
 }  // namespace detail
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI
 
 /// Internal invariants only (a pocketvec bug if it fires). Always on: the checks are off hot paths.
 #define POCKETVEC_ASSERT(expr) \

@@ -12,6 +12,8 @@
 // Depends on index.hpp (and, through it, everything else); nothing depends on it but the umbrella.
 #pragma once
 
+#include "abi.hpp"
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -32,7 +34,7 @@
 static_assert(std::endian::native == std::endian::little,
               "pocketvec's format writes arrays as they are in memory: little-endian hosts only");
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 inline constexpr std::uint16_t format_major = 1;
 inline constexpr std::uint16_t format_minor = 1;
@@ -645,4 +647,4 @@ class chunked_reader {
 inline std::vector<std::uint8_t> index::save() const { return pocketvec::save(*this); }
 inline index index::load(std::span<const std::uint8_t> bytes) { return pocketvec::load(bytes); }
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI

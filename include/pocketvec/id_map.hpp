@@ -10,6 +10,8 @@
 // (an upsert of an existing id, an id below the last) builds the table.
 #pragma once
 
+#include "abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -19,7 +21,7 @@
 
 #include "config.hpp"
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 class id_map {
  public:
@@ -182,4 +184,4 @@ class id_lookup {
   bool in_order_ = true;  // the slot -> id list is strictly increasing
 };
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI

@@ -16,6 +16,8 @@
 // Not thread-safe: one thread at a time per index (searches reuse internal scratch buffers).
 #pragma once
 
+#include "abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -40,7 +42,7 @@
 #include "sq8.hpp"
 #include "storage.hpp"
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 /// How vectors are stored. Values are persisted in the binary format: never renumber.
 enum class quantization : std::uint8_t { none = 0, sq8 = 1 };
@@ -582,9 +584,9 @@ class basic_index {
   std::vector<float> vbuf_, qbuf_;
 };
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 /// The facade: one index type whose metric and quantization are runtime parameters. Each call is
 /// dispatched once to the basic_index instantiation chosen at construction.
@@ -667,7 +669,7 @@ class index {
   variant_type impl_;
 };
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI
 
 // The member functions save() and load() live with the rest of the format.
 #include "format.hpp"

@@ -7,13 +7,15 @@
 // The numeric values are persisted in the binary format: never renumber.
 #pragma once
 
+#include "abi.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "error.hpp"
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 enum class metric : std::uint8_t { l2 = 0, cosine = 1, ip = 2 };
 
@@ -35,4 +37,4 @@ inline metric parse_metric(std::string_view name) {
                "unknown metric '" + std::string(name) + "' (expected 'l2', 'cosine' or 'ip')");
 }
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI

@@ -31,6 +31,8 @@
 // Depends on kernels/, metric.hpp, storage.hpp (the concept and helpers). Knows nothing of graphs.
 #pragma once
 
+#include "abi.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -46,7 +48,7 @@
 #include "metric.hpp"
 #include "storage.hpp"
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 /// Per-dimension affine u8 quantizer. All arithmetic in double, so ranges near ±FLT_MAX neither
 /// overflow nor produce NaN.
@@ -586,4 +588,4 @@ class sq8_store {
   mutable query_type cached_query_;
 };
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI

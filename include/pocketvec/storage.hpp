@@ -11,6 +11,8 @@
 // Depends on kernels/ and metric.hpp only.
 #pragma once
 
+#include "abi.hpp"
+
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -23,7 +25,7 @@
 #include "kernels/kernels.hpp"
 #include "metric.hpp"
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 /// A point a store can roll back to: its size and whatever else appends change.
 struct store_mark {
@@ -148,4 +150,4 @@ class f32_store {
   std::vector<float> data_;
 };
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI

@@ -11,6 +11,8 @@
 // Depends on config.hpp, error.hpp and packed_slots.hpp only.
 #pragma once
 
+#include "../abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -22,7 +24,7 @@
 #include "../error.hpp"
 #include "packed_slots.hpp"
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 class graph {
  public:
@@ -191,4 +193,4 @@ class graph {
   int top_level_ = -1;
 };
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI

@@ -14,6 +14,8 @@
 // capacity and are re-pruned with the same heuristic when full.
 #pragma once
 
+#include "../abi.hpp"
+
 
 
 
@@ -28,7 +30,7 @@
 #include "graph.hpp"
 #include "search.hpp"
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 template <vector_store Store>
 struct insert_scratch {
@@ -149,4 +151,4 @@ void commit_insert(graph& g, const Store& store, slot_t slot, int level,
   }
 }
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI

@@ -9,6 +9,8 @@
 // Depends on config.hpp and error.hpp only.
 #pragma once
 
+#include "../abi.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cstddef>
@@ -20,7 +22,7 @@
 #include "../config.hpp"
 #include "../error.hpp"
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 class packed_slots {
  public:
@@ -177,4 +179,4 @@ class slot_list {
   unsigned bits_;
 };
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI

@@ -7,6 +7,8 @@
 // Ties in distance are broken by a scramble of the slot, so results are deterministic.
 #pragma once
 
+#include "../abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <span>
@@ -17,7 +19,7 @@
 #include "graph.hpp"
 #include "visited.hpp"
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 struct candidate {
   float distance;
@@ -132,4 +134,4 @@ inline void sort_results(std::vector<candidate>& results) {
   std::sort_heap(results.begin(), results.end(), closer);
 }
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI

@@ -4,6 +4,8 @@
 // epoch and wipes the array only when the counter wraps (every 65535 searches).
 #pragma once
 
+#include "../abi.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -11,7 +13,7 @@
 
 #include "../config.hpp"
 
-namespace pocketvec {
+namespace pocketvec::inline POCKETVEC_ABI {
 
 class visited_set {
  public:
@@ -40,4 +42,4 @@ class visited_set {
   std::uint16_t epoch_ = 0;
 };
 
-}  // namespace pocketvec
+}  // namespace pocketvec::POCKETVEC_ABI

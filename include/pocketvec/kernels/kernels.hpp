@@ -9,16 +9,23 @@
 // unit and never changes at run time: no global dispatch pointers.
 #pragma once
 
+#include "../abi.hpp"
+
 #include "scalar.hpp"
 
 #if !defined(POCKETVEC_FORCE_SCALAR) && defined(__EMSCRIPTEN__) && defined(__wasm_simd128__)
 #include "wasm_simd128.hpp"
-namespace pocketvec::kernels { using best = wasm128; }
+namespace pocketvec::inline POCKETVEC_ABI::kernels { using best = wasm128; }
 #elif !defined(POCKETVEC_FORCE_SCALAR) && !defined(POCKETVEC_NO_XSIMD) && !defined(__EMSCRIPTEN__) && \
     __has_include(<xsimd/xsimd.hpp>)
 #define POCKETVEC_HAS_XSIMD 1
 #include "xsimd.hpp"
-namespace pocketvec::kernels { using best = xsimd_arch; }
+namespace pocketvec::inline POCKETVEC_ABI::kernels { using best = xsimd_arch; }
 #else
-namespace pocketvec::kernels { using best = scalar; }
+namespace pocketvec::inline POCKETVEC_ABI::kernels { using best = scalar; }
 #endif
+
+namespace pocketvec::inline POCKETVEC_ABI {
+/// The kernel backend this translation unit uses ("xsimd/sse2", "wasm_simd128", "scalar", ...).
+inline const char* kernels_name() noexcept { return kernels::best::name; }
+}  // namespace pocketvec::POCKETVEC_ABI

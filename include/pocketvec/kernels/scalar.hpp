@@ -12,10 +12,12 @@
 // Depends on nothing else in pocketvec.
 #pragma once
 
+#include "../abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
-namespace pocketvec::kernels {
+namespace pocketvec::inline POCKETVEC_ABI::kernels {
 
 struct scalar {
   static constexpr const char* name = "scalar";
@@ -48,4 +50,4 @@ struct scalar {
   }
 };
 
-}  // namespace pocketvec::kernels
+}  // namespace pocketvec::POCKETVEC_ABI::kernels

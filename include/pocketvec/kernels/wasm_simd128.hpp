@@ -10,12 +10,14 @@
 // kernels/kernels.hpp). Depends on nothing else in pocketvec.
 #pragma once
 
+#include "../abi.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
 #include <wasm_simd128.h>
 
-namespace pocketvec::kernels {
+namespace pocketvec::inline POCKETVEC_ABI::kernels {
 
 namespace wasm128_detail {
 
@@ -125,4 +127,4 @@ struct wasm128 {
   }
 };
 
-}  // namespace pocketvec::kernels
+}  // namespace pocketvec::POCKETVEC_ABI::kernels

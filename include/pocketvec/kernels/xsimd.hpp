@@ -15,6 +15,8 @@
 // a[0..n) / b[0..n) / c[0..n), never past the end. Depends on nothing else in pocketvec.
 #pragma once
 
+#include "../abi.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -28,7 +30,7 @@
 #include <immintrin.h>
 #endif
 
-namespace pocketvec::kernels {
+namespace pocketvec::inline POCKETVEC_ABI::kernels {
 
 namespace xsimd_detail {
 
@@ -311,4 +313,4 @@ struct basic_xsimd_arch {
 /// The backend kernels::best picks natively: the widest arch the compiler flags allow.
 using xsimd_arch = basic_xsimd_arch<xsimd::default_arch>;
 
-}  // namespace pocketvec::kernels
+}  // namespace pocketvec::POCKETVEC_ABI::kernels

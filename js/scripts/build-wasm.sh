@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the WASM module with Emscripten and copies it into js/dist/ (what `npm pack` ships).
+# Builds the WASM module with Emscripten and copies it into js/dist/ (what `npm pack` ships), and the
+# small-heap variant of it (same objects and flags, a 32 MB heap) into js/build/small-heap/, which
+# test/heap-limit.test.js loads to run out of memory cheaply; it is never shipped.
 # Run by `npm run build:wasm` and by `prepack`. Environment:
 #   POCKETVEC_WASM_BUILD_DIR  CMake build folder (default: js/build/wasm, gitignored)
 #   POCKETVEC_WASM_COMPILE_OPT / POCKETVEC_WASM_LINK_OPT   default -O2 / -O3 (see wasm/CMakeLists.txt)
@@ -24,8 +26,9 @@ fi
 command -v emcmake >/dev/null || { echo "build-wasm: emcmake not found (apt-get install emscripten)" >&2; exit 1; }
 emcmake cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOCKETVEC_BUILD_WASM=ON \
   -DPOCKETVEC_BUILD_TESTS=OFF -DPOCKETVEC_INSTALL=OFF "-DPOCKETVEC_WASM_COMPILE_OPT=$compile_opt" "-DPOCKETVEC_WASM_LINK_OPT=$link_opt" >/dev/null
-cmake --build "$build" --target pocketvec_wasm -j2
+cmake --build "$build" --target pocketvec_wasm pocketvec_wasm_small_heap -j2
 
-mkdir -p "$js_dir/dist"
+mkdir -p "$js_dir/dist" "$js_dir/build/small-heap"
 cp "$build/wasm/pocketvec.js" "$build/wasm/pocketvec.wasm" "$js_dir/dist/"
+cp "$build/wasm/small-heap/pocketvec.js" "$build/wasm/small-heap/pocketvec.wasm" "$js_dir/build/small-heap/"
 bash "$js_dir/scripts/size-report.sh"

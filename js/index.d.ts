@@ -97,9 +97,13 @@ export class Index {
    */
   insert(vector: Float32Array, id?: number): number;
   /**
-   * Inserts n = flat.length / dim vectors and returns their ids in row order. Every row is checked
-   * before the first is inserted, so bad input inserts nothing. Batches over 1 MiB of floats cross
-   * into WebAssembly in 1 MiB pieces, so the heap never holds a second copy of the whole batch.
+   * Inserts n = flat.length / dim vectors and returns their ids in row order. All or nothing: every
+   * row is checked before the first is inserted, so bad input inserts nothing, and a failure part-way,
+   * such as 'out_of_memory' when the WebAssembly heap runs out (e.g. in the SQ8 training the batch
+   * triggers), undoes every row the batch inserted: size, ids, answers and toBytes() are as before the
+   * call (room reserved for the batch may stay allocated, see memoryBytes). Batches over 1 MiB of
+   * floats cross into WebAssembly in 1 MiB pieces, so the heap never holds a second copy of the whole
+   * batch; the pieces are inserted, and undone, as one.
    */
   insertBatch(flat: Float32Array): Uint32Array;
   /** The k (default 10) nearest live vectors, nearest first. Throws 'empty_index' on an empty index. */

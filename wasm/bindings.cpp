@@ -21,6 +21,7 @@
 // Integers arrive already checked by the JS glue to be integers in [0, 2^32); range rules (dim <= 4096,
 // k >= 1, reserved id ...) are the core's.
 #include <emscripten/bind.h>
+#include <emscripten/heap.h>
 #include <emscripten/val.h>
 
 #include <cstdint>
@@ -90,15 +91,29 @@ class wasm_index {
       return static_cast<int>(ids.size());
     });
   }
-  // A large batch travels in pieces (js/src/index.js): all are checked first, then inserted, so that
-  // the heap never holds the whole batch twice (100k x 768 floats would be 307 MB of staging).
+  // A large batch travels in pieces (js/src/index.js), so that the heap never holds the whole batch
+  // twice (100k x 768 floats would be 307 MB of staging): every piece is checked (checkBatch), then
+  // beginBatch(rows) reserves room for all rows and opens a core batch, each piece is inserted
+  // (insertBatch), and commitBatch() keeps them all — or, when any piece fails (out of memory part
+  // way, e.g. the SQ8 training a piece triggers), rollbackBatch() undoes every piece inserted so far.
   int check_batch(double first_row) {
     const int rc = status([&] { ix().check_batch(in_f32_, static_cast<std::size_t>(first_row)); return 0; });
     if (rc < 0) release_large_staging();  // JS stops at a bad piece: do not keep it
     return rc;
   }
-  int reserve_more(std::size_t n) {
-    return status([&] { ix().reserve_more(n); return 0; });
+  int begin_batch(std::size_t rows) {
+    return status([&] {
+      ix().reserve_more(rows);  // may throw; changes nothing observable
+      ix().begin_batch();
+      return 0;
+    });
+  }
+  void commit_batch() {
+    if (index_) index_->commit_batch();
+  }
+  void rollback_batch() {
+    if (index_) index_->rollback_batch();
+    release_large_staging();
   }
   // Searches the query JS wrote at queryAddress(). Returns the byte address of the answer in out_u32_
   // — [count, id0, distance0 bits, id1, ...] — which JS reads through HEAPU32/HEAPF32 before its next
@@ -207,7 +222,9 @@ class wasm_index {
     } catch (const pocketvec::error& e) {
       return fail(-static_cast<int>(e.code()), e.what());
     } catch (const std::bad_alloc&) {
-      return fail(-static_cast<int>(errc::out_of_memory), "out of memory (the WebAssembly heap is limited to 2 GiB)");
+      // The limit is the link's -sMAXIMUM_MEMORY: 2 GiB shipped, smaller in the heap-limit test module.
+      return fail(-static_cast<int>(errc::out_of_memory), "out of memory (the WebAssembly heap is limited to " +
+                                                              std::to_string(emscripten_get_heap_max() >> 20) + " MiB)");
     } catch (const std::length_error& e) {
       return fail(-static_cast<int>(errc::out_of_memory), std::string("out of memory: ") + e.what());
     } catch (const std::exception& e) {
@@ -258,7 +275,9 @@ EMSCRIPTEN_BINDINGS(pocketvec) {
       .function("upsert", &wasm_index::upsert)
       .function("insertBatch", &wasm_index::insert_batch)
       .function("checkBatch", &wasm_index::check_batch)
-      .function("reserveMore", &wasm_index::reserve_more)
+      .function("beginBatch", &wasm_index::begin_batch)
+      .function("commitBatch", &wasm_index::commit_batch)
+      .function("rollbackBatch", &wasm_index::rollback_batch)
       .function("search", &wasm_index::search)
       .function("queryAddress", &wasm_index::query_address)
       .function("erase", &wasm_index::erase)

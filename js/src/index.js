@@ -207,7 +207,7 @@ export function defineIndex(loadModule) {
     }
 
     /**
-     * Inserts n vectors laid out row after row; all or nothing.
+     * Inserts n vectors laid out row after row; all or nothing, also when memory runs out part-way.
      * @param {Float32Array} flat  n * dim floats
      * @returns {Uint32Array} the n new ids, in row order
      */
@@ -223,7 +223,8 @@ export function defineIndex(loadModule) {
         return h.resultsU32().slice();
       }
       // A large batch goes over in pieces, so the heap holds one piece at a time rather than a second
-      // copy of the whole batch. Every piece is checked before the first is inserted: all or nothing.
+      // copy of the whole batch. Every piece is checked before the first is inserted, and the inserts
+      // run in one core batch: a piece that fails (e.g. out of memory) rolls back the pieces before it.
       const pieces = [];
       for (let first = 0; first < rows; first += pieceRows) {
         pieces.push([first, flat.subarray(first * dim, Math.min(rows, first + pieceRows) * dim)]);
@@ -232,12 +233,19 @@ export function defineIndex(loadModule) {
         this.#stage(h, piece);
         this.#check(h.checkBatch(first));
       }
-      this.#check(h.reserveMore(rows));
+      this.#check(h.beginBatch(rows));
       const ids = new Uint32Array(rows);
-      for (const [first, piece] of pieces) {
-        this.#stage(h, piece);
-        this.#check(h.insertBatch());
-        ids.set(h.resultsU32(), first);
+      let done = false;
+      try {
+        for (const [first, piece] of pieces) {
+          this.#stage(h, piece);
+          this.#check(h.insertBatch());
+          ids.set(h.resultsU32(), first);
+        }
+        done = true;
+      } finally {
+        if (done) h.commitBatch();
+        else h.rollbackBatch();
       }
       return ids;
     }

@@ -54,6 +54,28 @@ export interface IndexOptions {
   sq8Rerank?: boolean;
 }
 
+/**
+ * The SQ8 quantizer's state (index.sq8). An SQ8 index keeps float32 vectors and answers exactly until it is
+ * trained: automatically when sq8TrainingSize vectors have been inserted, or by train(). Training learns
+ * a range per dimension; from then on each component is stored as one of 256 levels of its range, and a
+ * component outside the range is stored clamped to the range's end. All zero (and trained false) on an
+ * f32 index. Counts are exact up to 2^53.
+ */
+export interface Sq8Stats {
+  /** Whether the ranges have been learned. */
+  readonly trained: boolean;
+  /** Vector components (dim per vector) encoded since the ranges were last learned. */
+  readonly encoded: number;
+  /** Of those, the components that fell outside the ranges and were stored clamped. */
+  readonly clamped: number;
+  /**
+   * clamped / encoded, 0 when nothing was encoded: how far the data inserted since training has
+   * drifted outside the ranges. Past a few per cent, recall suffers; call train(sample) with vectors
+   * like the current data to re-learn the ranges.
+   */
+  readonly clampedFraction: number;
+}
+
 export interface SearchHit {
   /** The stable id given by insert(). */
   id: number;
@@ -92,8 +114,10 @@ export class Index {
 
   /**
    * Inserts `vector` (dim floats) under a new id and returns it; with `id`, inserts or replaces the
-   * vector stored under that id (an integer in [0, 2^32 - 2]) and returns `id`.
-   * Throws 'dimension_mismatch', 'non_finite', 'zero_vector' (cosine), 'invalid_argument'.
+   * vector stored under that id (an integer in [0, 2^32 - 2]) and returns `id`. A new id is one above
+   * every id the index has held, so a deleted (or compacted-away) id is never handed out again.
+   * Throws 'dimension_mismatch', 'non_finite', 'zero_vector' (cosine), 'out_of_range' (l2/ip: a
+   * squared length above FLT_MAX/4), 'invalid_argument'.
    */
   insert(vector: Float32Array, id?: number): number;
   /**
@@ -118,7 +142,16 @@ export class Index {
   compact(): void;
   /** Preallocates room for n vectors. */
   reserve(n: number): void;
-  /** SQ8: trains the quantizer ranges on rows of dim floats. */
+  /**
+   * SQ8 only ('invalid_argument' otherwise): learns the quantizer ranges from `sample` (rows of dim
+   * floats) and re-encodes every stored vector with them; sq8 counts restart from that re-encoding.
+   * The first training (before sq8TrainingSize inserts) keeps the graph. On an index already trained
+   * it may be called again, to re-learn the ranges when the data has drifted (see sq8.clampedFraction);
+   * that also rebuilds the graph over the new codes, as compact() does (deleted vectors are dropped):
+   * O(n log n · efConstruction) time and two copies of the index in memory at the peak. Without
+   * sq8Rerank the stored vectors are re-encoded from their codes, so a component clamped before stays
+   * clamped: insert such vectors again under their ids to restore them. All or nothing.
+   */
   train(sample: Float32Array): void;
 
   /** The index in pocketvec's binary format. */
@@ -141,6 +174,8 @@ export class Index {
   readonly efConstruction: number;
   readonly efSearch: number;
   readonly seed: number;
+  /** The SQ8 quantizer's state, read afresh at each access (all zero on an f32 index). */
+  readonly sq8: Sq8Stats;
   readonly disposed: boolean;
 
   /** Frees the WASM memory; afterwards every method throws 'disposed'. Idempotent. */

@@ -148,6 +148,16 @@ class wasm_index {
   int train() {
     return status([&] { ix().train(in_f32_); release_large_staging(); return 0; });
   }
+  // SQ8 quantizer state, [trained (0/1), encoded, clamped, clamped fraction], as doubles at the returned
+  // byte address (read by JS through HEAPF64 at once). All zero for an f32 index.
+  std::uintptr_t sq8_stats() {
+    const pocketvec::sq8_stats st = index_ ? index_->sq8() : pocketvec::sq8_stats{};
+    sq8_[0] = st.trained ? 1.0 : 0.0;
+    sq8_[1] = static_cast<double>(st.encoded);
+    sq8_[2] = static_cast<double>(st.clamped);
+    sq8_[3] = st.clamped_fraction();
+    return reinterpret_cast<std::uintptr_t>(sq8_);
+  }
   double save() {
     return guard([&] { bytes_ = ix().save(); return static_cast<double>(bytes_.size()); });
   }
@@ -259,6 +269,7 @@ class wasm_index {
   std::vector<std::uint8_t> bytes_;
   std::vector<float> query_;  // dim() floats; allocated once per index, so its address is stable
   std::string last_error_;
+  double sq8_[4] = {};
 };
 
 }  // namespace
@@ -286,6 +297,7 @@ EMSCRIPTEN_BINDINGS(pocketvec) {
       .function("compact", &wasm_index::compact)
       .function("reserve", &wasm_index::reserve)
       .function("train", &wasm_index::train)
+      .function("sq8Stats", &wasm_index::sq8_stats)
       .function("save", &wasm_index::save)
       .function("load", &wasm_index::load)
       .function("resultsU32", &wasm_index::results_u32)

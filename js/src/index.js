@@ -308,7 +308,10 @@ export function defineIndex(loadModule) {
       this.#check(h.reserve(u32(n, 'n')));
     }
 
-    /** SQ8 only: trains the quantizer ranges on `sample` (rows of dim floats). */
+    /**
+     * SQ8 only: learns the quantizer ranges from `sample` (rows of dim floats) and re-encodes every
+     * stored vector; on an index already trained, also rebuilds the graph (as compact()).
+     */
     train(sample) {
       const h = this.#handle();
       f32Array(sample, 'sample');
@@ -350,6 +353,16 @@ export function defineIndex(loadModule) {
     get efConstruction() { return this.#handle().efConstruction(); }
     get efSearch() { return this.#handle().efSearch(); }
     get seed() { return this.#handle().seed(); }
+    /**
+     * The SQ8 quantizer's state: { trained, encoded, clamped, clampedFraction } (all 0 / false for an
+     * f32 index). Counts are components (dim per vector) since the ranges were last learned.
+     */
+    get sq8() {
+      const h = this.#handle();
+      const base = h.sq8Stats() / Float64Array.BYTES_PER_ELEMENT;
+      const heap = this.#module.HEAPF64;
+      return { trained: heap[base] !== 0, encoded: heap[base + 1], clamped: heap[base + 2], clampedFraction: heap[base + 3] };
+    }
     /** Whether dispose() was called. */
     get disposed() { return this.#h === null; }
 

@@ -231,6 +231,7 @@ describe('errors: disposed', () => {
       compact: () => index.compact(), reserve: () => index.reserve(1), train: () => index.train(v),
       toBytes: () => index.toBytes(), size: () => index.size, dim: () => index.dim,
       tombstoneRatio: () => index.tombstoneRatio, memoryBytes: () => index.memoryBytes, metric: () => index.metric,
+      sq8: () => index.sq8,
     };
     for (const [name, call] of Object.entries(calls)) {
       assert.throws(call, (err) => err instanceof PocketvecError && err.code === 'disposed', name);

@@ -193,6 +193,50 @@ describe('Index: SQ8 quantization', () => {
     sq8.dispose();
     plain.dispose();
   });
+
+  test('sq8 reports training and clamping; train() again re-learns the ranges and rebuilds the graph', async () => {
+    const dim = 8;
+    const index = await Index.create({ dim, quantization: 'sq8', sq8TrainingSize: 100, compactThreshold: 0 });
+    const untrained = { trained: false, encoded: 0, clamped: 0, clampedFraction: 0 };
+    assert.deepEqual(index.sq8, untrained);
+    const flat = randomVectors(100, dim, 43); // components in [-1, 1)
+    const ids = [...index.insertBatch(flat.subarray(0, 99 * dim))];
+    assert.deepEqual(index.sq8, untrained, '99 vectors: below sq8TrainingSize, still float32');
+    ids.push(index.insert(row(flat, dim, 99))); // the 100th trains the ranges on all 100 and encodes them
+    assert.deepEqual(index.sq8, { trained: true, encoded: 100 * dim, clamped: 0, clampedFraction: 0 });
+
+    // 10 vectors whose component 0 is 5, far outside its learned range: one clamped component each
+    // (the others are halved, to stay well inside theirs).
+    const far = randomVectors(10, dim, 44).map((x) => x / 2);
+    for (let i = 0; i < 10; i++) far[i * dim] = 5;
+    const farIds = index.insertBatch(far);
+    assert.deepEqual(index.sq8, { trained: true, encoded: 110 * dim, clamped: 10, clampedFraction: 10 / (110 * dim) });
+    assert.ok(index.get(farIds[0])[0] < 1, 'stored clamped to the end of the range');
+    const copy = await Index.fromBytes(index.toBytes());
+    assert.deepEqual(copy.sq8, index.sq8, 'the counts are saved with the index');
+    copy.dispose();
+
+    // Re-learn the ranges from a sample spanning [-6, 6] in every dimension: every stored vector is
+    // re-encoded (from its codes: no re-rank) and the graph is rebuilt, dropping the deleted vector.
+    index.delete(ids[0]);
+    const sample = new Float32Array(50 * dim);
+    sample.set(randomVectors(48, dim, 45).map((x) => 6 * x));
+    sample.fill(6, 48 * dim, 49 * dim);
+    sample.fill(-6, 49 * dim);
+    index.train(sample);
+    assert.equal(index.size, 109);
+    assert.equal(index.deletedCount, 0);
+    assert.deepEqual(index.sq8, { trained: true, encoded: 109 * dim, clamped: 0, clampedFraction: 0 });
+    assert.equal(index.has(ids[0]), false);
+    // A component clamped before stays clamped; inserting the vector again under its id restores it.
+    assert.ok(index.get(farIds[0])[0] < 1.05, `${index.get(farIds[0])[0]}`);
+    index.insert(row(far, dim, 0), farIds[0]);
+    assert.ok(Math.abs(index.get(farIds[0])[0] - 5) <= 12 / 255 / 2 + 1e-6, `${index.get(farIds[0])[0]}`);
+    assert.deepEqual(index.sq8, { trained: true, encoded: 110 * dim, clamped: 0, clampedFraction: 0 });
+    assert.equal(index.search(row(far, dim, 0), 1)[0].id, farIds[0]);
+    for (const i of [1, 50, 99]) assert.equal(index.search(row(flat, dim, i), 1, { ef: 200 })[0].id, ids[i]);
+    index.dispose();
+  });
 });
 
 describe('Index: properties', () => {
@@ -210,6 +254,7 @@ describe('Index: properties', () => {
     const defaults = await Index.create({ dim: 3 });
     assert.deepEqual([defaults.metric, defaults.quantization, defaults.m, defaults.efConstruction, defaults.efSearch, defaults.seed],
       ['l2', 'none', 16, 200, 64, 42]);
+    assert.deepEqual(defaults.sq8, { trained: false, encoded: 0, clamped: 0, clampedFraction: 0 }, 'f32: no quantizer');
     index.dispose();
     defaults.dispose();
   });

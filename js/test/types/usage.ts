@@ -1,7 +1,7 @@
 // Type-level test of index.d.ts: compiled by `tsc -p test/types` (test/types.test.js), never run.
 // Lines marked @ts-expect-error must stay errors: they are the API misuses the types must reject.
 import { Index, PocketvecError, openStore, IdbStore } from 'pocketvec';
-import type { ErrorCode, IndexOptions, Metric, SearchHit } from 'pocketvec';
+import type { ErrorCode, IndexOptions, Metric, SearchHit, Sq8Stats } from 'pocketvec';
 
 async function main(): Promise<void> {
   const options: IndexOptions = { dim: 768, metric: 'cosine', quantization: 'sq8', m: 16, efConstruction: 200, seed: 42 };
@@ -15,6 +15,10 @@ async function main(): Promise<void> {
   index.compact();
   const numbers: number[] = [index.size, index.dim, index.tombstoneRatio, index.memoryBytes, index.deletedCount, ids.length];
   const metric: Metric = index.metric;
+  const sq8: Sq8Stats = index.sq8;
+  const drift: number = sq8.clampedFraction + sq8.encoded + sq8.clamped;
+  const trained: boolean = sq8.trained;
+  index.train(new Float32Array(768 * 10));
   const bytes: Uint8Array = index.toBytes();
   const copy: Index = await Index.fromBytes(bytes);
   await Index.fromBytes(bytes.buffer);
@@ -41,7 +45,7 @@ async function main(): Promise<void> {
       void code;
     }
   }
-  void [first, numbers, metric, again, names, removed, has, vector];
+  void [first, numbers, metric, again, names, removed, has, vector, drift, trained];
 
   // @ts-expect-error dim is required
   await Index.create({ metric: 'l2' });
@@ -51,6 +55,8 @@ async function main(): Promise<void> {
   index.insert([1, 2, 3]);
   // @ts-expect-error size is read-only
   index.size = 3;
+  // @ts-expect-error sq8 stats are read-only
+  index.sq8.clamped = 0;
   // @ts-expect-error the constructor is private: use Index.create()
   new Index();
   // @ts-expect-error error codes are a closed set

@@ -303,6 +303,7 @@ TEST_CASE("format: golden files load; those of this version re-save identically"
   };
   for (auto g : {golden{"golden-v1-f32-l2.pvx", pv::metric::l2, pv::quantization::none, false},
                  golden{"golden-v1-sq8-cosine.pvx", pv::metric::cosine, pv::quantization::sq8, false},
+                 golden{"golden-v1-sq8-l2.pvx", pv::metric::l2, pv::quantization::sq8, false},
                  golden{"golden-v1.1-f32-l2.pvx", pv::metric::l2, pv::quantization::none, true},
                  golden{"golden-v1.1-sq8-l2.pvx", pv::metric::l2, pv::quantization::sq8, true},
                  golden{"golden-v1.1-sq8-cosine.pvx", pv::metric::cosine, pv::quantization::sq8, true}}) {
@@ -326,6 +327,17 @@ TEST_CASE("format: golden files load; those of this version re-save identically"
       CHECK(again.save() == idx.save());
       for (pv::id_t id = 1; id < 120; id += 7)
         if (idx.contains(id)) CHECK(again.search(idx.get(id), 3) == idx.search(idx.get(id), 3));
+    }
+    // Reported distances are those of the stored vectors (1.0 l2 SQ8 norms are recomputed from the
+    // range origin on load: the stored |x̂|² would be off by 2 lo·x̂ - |lo|²).
+    for (pv::id_t id = 1; id < 120; id += 5) {
+      if (!idx.contains(id)) continue;
+      const auto q = idx.get(id);
+      for (const auto& h : idx.search(q, 4)) {
+        const auto v = idx.get(h.id);
+        const float d = pvtest::exact_distance(g.m, q.data(), v.data(), q.size());
+        CHECK(h.distance == Approx(d).margin(1e-3).epsilon(1e-3));
+      }
     }
     CHECK(idx.size() == 120 - 14);
     CHECK(idx.params().metric_kind == g.m);

@@ -267,7 +267,7 @@ class basic_index {
   /// A batch over several calls (a large batch sent in pieces): after begin_batch(), inserts and
   /// insert_batch() calls are undone together by rollback_batch(), or kept by commit_batch(). Other
   /// changes (upsert, erase, compact, train) are refused while a batch is open.
-  void begin_batch() {
+  POCKETVEC_NOINLINE void begin_batch() {
     if (undo_) detail::fail(errc::invalid_argument, "a batch is already open");
     batch_undo u;
     u.store = state_.store.mark();
@@ -283,7 +283,7 @@ class basic_index {
     undo_.reset();
     state_.store.settle();
   }
-  void rollback_batch() noexcept {
+  POCKETVEC_NOINLINE void rollback_batch() noexcept {
     if (!undo_) return;
     batch_undo& u = *undo_;
     graph& g = state_.links;
@@ -383,7 +383,7 @@ class basic_index {
   /// Rebuilds the graph over live vectors only; ids, stored vectors and SQ8 ranges are kept.
   /// O(n log n · ef_construction). A no-op when nothing is deleted. Strong guarantee: the new
   /// state is built aside and swapped in at the end.
-  void compact() {
+  POCKETVEC_NOINLINE void compact() {
     require_no_batch();
     if (state_.deleted_count == 0) return;
     rebuild(nullptr, 0);
@@ -395,7 +395,7 @@ class basic_index {
   /// On an index that was already trained, the graph is then rebuilt over the new codes, as by
   /// compact() (deleted vectors are dropped): O(n log n · ef_construction), two copies of the index
   /// at the peak. The first training costs O(size() · dim) and keeps the graph. Strong guarantee.
-  void train(std::span<const float> sample) {
+  POCKETVEC_NOINLINE void train(std::span<const float> sample) {
     require_no_batch();
     if constexpr (requires(Store& s) { s.train(sample.data(), std::size_t{}); }) {
       if (sample.empty() || sample.size() % dim() != 0)
@@ -447,7 +447,7 @@ class basic_index {
 
   /// A new state over the live vectors (SQ8: retrained on `train_rows` first, when given), built
   /// aside and swapped in: the strong guarantee. Ids, next_id and the level counter carry over.
-  void rebuild(const float* train_rows, std::size_t train_n) {
+  POCKETVEC_NOINLINE void rebuild(const float* train_rows, std::size_t train_n) {
     std::vector<slot_t> keep;
     keep.reserve(size());
     for (slot_t s = 0; s < state_.slot_ids.size(); ++s)
@@ -485,7 +485,7 @@ class basic_index {
 
   /// The one way a vector gets in: room first (may throw, changes nothing a user can see), then
   /// the vector (strong) and the plan (reads only), then a commit that cannot fail.
-  void add(id_t id, const float* data, slot_t replaced) {
+  POCKETVEC_NOINLINE void add(id_t id, const float* data, slot_t replaced) {
     const std::size_t n = state_.slot_ids.size();
     if (n >= no_slot - 1)
       detail::fail(errc::capacity_exceeded, "an index holds at most 4294967294 vectors");
@@ -518,7 +518,7 @@ class basic_index {
 
   /// Batch undo: before the commit links back, copy each list it will change on a node older than
   /// the batch (level 0: once per batch; upper levels, rare: each time).
-  void save_lists_to_change() {
+  POCKETVEC_NOINLINE void save_lists_to_change() {
     auto& u = *undo_;
     const graph& g = state_.links;
     for (int l = 0; l < scratch_.levels; ++l)

@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <span>
 #include <vector>
 
@@ -234,6 +235,55 @@ inline double sq8_weights(const float* v, const float* origin, const float* step
   return unit;
 }
 
+/// The per-vector term of an SQ8 distance for codes `c`: |x̂ - lo|² (l2), 1/|x̂| (cosine; 0 for
+/// codes that decode to all zeros, which makes their distance 1), nothing (ip).
+inline float sq8_norm_term(const sq8_quantizer& q, metric m, const std::uint8_t* c) noexcept {
+  double n2 = 0;
+  const std::size_t dim = q.dim();
+  if (m == metric::l2) {
+    const auto step = q.step();
+    for (std::size_t i = 0; i < dim; ++i) {
+      const double x = double{step[i]} * c[i];
+      n2 += x * x;
+    }
+    return static_cast<float>(n2);
+  }
+  for (std::size_t i = 0; i < dim; ++i) {
+    const double x = q.level(i, c[i]);
+    n2 += x * x;
+  }
+  return n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.0f;
+}
+
+/// Training's heavy part, one copy for every store: encodes `count` vectors with `q` into `codes`
+/// (and, unless ip, their norm terms into `norms`), each vector from its f32 row in `raw` when given,
+/// else decoded from `old_codes` with `old_q`. Room for `room` rows is asked for, best effort.
+/// Returns how many components clamped. May throw std::bad_alloc; changes only its outputs.
+POCKETVEC_NOINLINE inline std::uint64_t sq8_encode_all(const sq8_quantizer& q, metric m, std::size_t count,
+                                                       const float* raw, const sq8_quantizer& old_q,
+                                                       const std::uint8_t* old_codes, std::size_t room,
+                                                       std::vector<std::uint8_t>& codes,
+                                                       std::vector<float>& norms) {
+  const std::size_t dim = q.dim();
+  try {  // room for later appends is a convenience: never fail training for it
+    codes.reserve(room * dim);
+    if (m != metric::ip) norms.reserve(room);
+  } catch (const std::bad_alloc&) {
+  }
+  codes.assign(count * dim, 0);
+  if (m != metric::ip) norms.reserve(count);
+  std::vector<float> row(raw ? 0 : dim);
+  std::uint64_t clamped = 0;
+  for (std::size_t s = 0; s < count; ++s) {
+    const float* v = raw ? raw + s * dim : row.data();
+    if (!raw) old_q.decode(old_codes + s * dim, row.data());
+    std::uint8_t* c = codes.data() + s * dim;
+    clamped += q.encode(v, c);
+    if (m != metric::ip) norms.push_back(sq8_norm_term(q, m, c));
+  }
+  return clamped;
+}
+
 }  // namespace detail
 
 /// The SQ8 store: dim() bytes per vector once trained, +4 bytes under l2 and cosine.
@@ -275,7 +325,8 @@ class sq8_store {
       if (s.trained_ && s.norms_.size() != s.count_) {
         s.norms_.clear();
         s.norms_.reserve(s.count_);
-        for (std::size_t r = 0; r < s.count_; ++r) s.norms_.push_back(s.norm_of(s.q_, s.code_row(static_cast<slot_t>(r))));
+        for (std::size_t r = 0; r < s.count_; ++r)
+          s.norms_.push_back(detail::sq8_norm_term(s.q_, M, s.code_row(static_cast<slot_t>(r))));
       }
     s.ready_cache();
     return s;
@@ -347,7 +398,7 @@ class sq8_store {
     std::uint8_t* c = codes_.data() + count_ * dim_;
     clamped_ += q_.encode(v, c);
     encoded_ += dim_;
-    if constexpr (M != metric::ip) norms_.push_back(norm_of(q_, c));
+    if constexpr (M != metric::ip) norms_.push_back(detail::sq8_norm_term(q_, M, c));
     ++count_;
     return slot;
   }
@@ -500,26 +551,6 @@ class sq8_store {
     return codes_.data() + std::size_t{s} * dim_;
   }
 
-  /// The per-vector term of the distance: |x̂ - lo|² (l2) or 1/|x̂| (cosine) of the codes `c`.
-  float norm_of(const sq8_quantizer& q, const std::uint8_t* c) const noexcept {
-    double n2 = 0;
-    if constexpr (M == metric::l2) {
-      const auto step = q.step();
-      for (std::size_t i = 0; i < dim_; ++i) {
-        const double x = double{step[i]} * c[i];
-        n2 += x * x;
-      }
-      return static_cast<float>(n2);
-    } else {
-      for (std::size_t i = 0; i < dim_; ++i) {
-        const double x = q.level(i, c[i]);
-        n2 += x * x;
-      }
-      // a code that decodes to all zeros has no direction; 0 makes its distance 1.
-      return n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.0f;
-    }
-  }
-
   /// Sizes distance_between's cache, so that it never allocates (the insert's commit step relies
   /// on that).
   void ready_cache() {
@@ -535,21 +566,11 @@ class sq8_store {
   void train_on(const float* rows, std::size_t n) {
     sq8_quantizer q;
     q.train(rows, n, dim_);
-    std::vector<std::uint8_t> codes(count_ * dim_);
-    codes.reserve(std::max(count_, reserved_) * dim_);
-    std::vector<float> norms, row(dim_);
-    if constexpr (M != metric::ip) norms.reserve(std::max(count_, reserved_));
-    std::uint64_t clamped = 0;
-    for (std::size_t s = 0; s < count_; ++s) {
-      const float* v = raw_row(static_cast<slot_t>(s));
-      if (trained_ && !rerank_) {  // retraining: the codes are all there is
-        q_.decode(code_row(static_cast<slot_t>(s)), row.data());
-        v = row.data();
-      }
-      std::uint8_t* c = codes.data() + s * dim_;
-      clamped += q.encode(v, c);
-      if constexpr (M != metric::ip) norms.push_back(norm_of(q, c));
-    }
+    std::vector<std::uint8_t> codes;
+    std::vector<float> norms;
+    const bool from_codes = trained_ && !rerank_;  // retraining: the codes are all there is
+    const std::uint64_t clamped = detail::sq8_encode_all(q, M, count_, from_codes ? nullptr : raw_.data(), q_,
+                                                         codes_.data(), std::max(count_, reserved_), codes, norms);
     std::vector<float> cache_row(dim_), cache_scratch(dim_);
     std::vector<std::int16_t> cache_w(dim_);
     // Commit: nothing below throws.

@@ -105,7 +105,7 @@ void link_back(graph& g, const Store& store, slot_t from, slot_t to, int level,
 /// Step 1: finds the neighbours of `slot` (whose f32 row, as the store was given it, is `row`) on
 /// levels 0 .. min(level, top level). Reads the graph only; may throw.
 template <vector_store Store>
-void plan_insert(const graph& g, const Store& store, slot_t slot, const float* row, int level,
+POCKETVEC_NOINLINE void plan_insert(const graph& g, const Store& store, slot_t slot, const float* row, int level,
                  std::size_t ef_construction, insert_scratch<Store>& sc) {
   sc.levels = 0;
   sc.pool.reserve(g.m0() + 1);
@@ -140,7 +140,7 @@ void plan_insert(const graph& g, const Store& store, slot_t slot, const float* r
 /// Step 2: adds the node planned by plan_insert (the graph unchanged since) and links it. The
 /// caller has called g.make_room(level). Cannot fail.
 template <vector_store Store>
-void commit_insert(graph& g, const Store& store, slot_t slot, int level,
+POCKETVEC_NOINLINE void commit_insert(graph& g, const Store& store, slot_t slot, int level,
                    insert_scratch<Store>& sc) noexcept {
   const slot_t added = g.add_node(level);
   POCKETVEC_ASSERT(added == slot);

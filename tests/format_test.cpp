@@ -188,6 +188,27 @@ TEST_CASE("format: one broken invariant at a time", "[format][corrupt]") {
       expect_corrupt(b, "header checksum");
     }
   }
+  SECTION("SQ8 norms that disagree with the codes (they would change every distance)") {
+    for (const auto m : {pv::metric::l2, pv::metric::cosine}) {
+      auto b = build(m, pv::quantization::sq8, 80).save();
+      const auto at = find_section(b, m == pv::metric::l2 ? "SQD_" : "SQN_");
+      std::memset(b.data() + at + 16 + 4 * 5, 0, 4);  // slot 5's norm term
+      fix_section_crc(b, at);
+      expect_corrupt(b, "SQ8 norm of slot 5 does not match its codes");
+    }
+  }
+  SECTION("SQ8 counters at their limit load, and stay loadable after more inserts") {
+    auto sq = build(pv::metric::l2, pv::quantization::sq8, 80).save();
+    const std::uint64_t top = ~std::uint64_t{0};
+    std::memcpy(sq.data() + 76, &top, 8);
+    std::memcpy(sq.data() + 84, &top, 8);
+    fix_header_crc(sq);
+    auto idx = pv::index::load(sq);
+    CHECK(idx.sq8().encoded == top);
+    idx.insert(std::vector<float>(8, 0.25f));
+    CHECK(idx.sq8().clamped <= idx.sq8().encoded);  // saturated, not wrapped
+    CHECK_NOTHROW(pv::index::load(idx.save()));
+  }
   SECTION("an id at or above the next id (1.1 keeps next_id above every id ever used)") {
     auto b = good;
     wr32(b, 60, 5);  // next_id, below the ids stored

@@ -271,6 +271,52 @@ TEST_CASE("sq8: compacted() keeps codes and ranges bit for bit", "[sq8]") {
   }
 }
 
+TEST_CASE("sq8: a cosine vector whose codes decode to almost nothing gets distance 1, never NaN",
+          "[sq8][edge]") {
+  // A range of [0, 1e-40] in one dimension: (0, 0, 1) clamps to (0, 0, 1e-40), whose 1/|x̂|
+  // overflows a float. It used to give -inf and NaN distances and unsorted results.
+  pv::index idx({.dim = 3, .metric_kind = pv::metric::cosine, .quant = pv::quantization::sq8,
+                 .sq8_training_size = 4});
+  const std::vector<std::vector<float>> rows = {{1, 0, 0}, {0, 1, 0}, {1, 0, 1e-40f}, {0, 1, 0}};
+  for (const auto& r : rows) idx.insert(r);
+  pvtest::rng r(4);
+  for (int i = 0; i < 20; ++i) idx.insert(std::vector<float>{r.uniform() + 0.1f, r.uniform(), 0});
+  const pv::id_t odd = idx.insert(std::vector<float>{0, 0, 1});
+  for (const auto& q : {std::vector<float>{1, 0, 0}, std::vector<float>{0, 0, 1}, std::vector<float>{1, 1, 0.5f}}) {
+    const auto hits = idx.search(q, 25, 64);
+    REQUIRE(hits.size() == 25);
+    for (std::size_t i = 0; i < hits.size(); ++i) {
+      CHECK(std::isfinite(hits[i].distance));
+      if (i) CHECK(hits[i - 1].distance <= hits[i].distance);
+      if (hits[i].id == odd) CHECK(hits[i].distance == 1.0f);
+    }
+  }
+}
+
+TEST_CASE("sq8: near-constant training dimensions still get usable ranges", "[sq8][edge]") {
+  // Before, a constant dimension's range was the median range of the varying ones: one dimension
+  // varying by float noise (1e-6) made every other one 1e-6 wide, and 91 % of later N(0,1)
+  // components clamped.
+  pv::index idx({.dim = 8, .quant = pv::quantization::sq8, .sq8_training_size = 100});
+  for (int i = 0; i < 100; ++i) {
+    std::vector<float> v(8, 0.0f);
+    v[7] = 1e-6f * static_cast<float>(i % 2);
+    idx.insert(v);
+  }
+  pvtest::rng r(10);
+  for (int i = 0; i < 1000; ++i) {
+    std::vector<float> v(8);
+    for (float& x : v) x = r.normal();
+    idx.insert(v);
+  }
+  const float step = idx.visit([](auto& c) {
+    if constexpr (requires { c.state().store.quantizer(); }) return c.state().store.quantizer().step()[0];
+    else return 0.0f;
+  });
+  CHECK(step >= 2.0f / 255 * 0.99f);  // ±1 at least around the constant
+  CHECK(idx.sq8().clamped_fraction() < 0.4);  // dimension 7 (trained 1e-6 wide) clamps; the rest mostly not
+}
+
 TEST_CASE("sq8: the index reports training and drift, and train() again re-learns the ranges",
           "[sq8]") {
   // Before, drift was silent (values past the ranges clamped with no signal, recall@10 fell from

@@ -24,21 +24,38 @@
 #define POCKETVEC_ABI_KERNELS s
 #endif
 
-// The instruction-set level the compiler targets (what auto-vectorised code may use).
-#if defined(__AVX512F__)
-#define POCKETVEC_ABI_ISA avx512
+// The instruction-set level the compiler targets, in the order xsimd picks its default arch (so
+// that two files with different kernels never share a name), plus FMA where it can be on or off.
+#if defined(__AVX512BW__)
+#define POCKETVEC_ABI_ISA avx512bw
+#elif defined(__AVX512DQ__)
+#define POCKETVEC_ABI_ISA avx512dq
+#elif defined(__AVX512CD__)
+#define POCKETVEC_ABI_ISA avx512cd
+#elif defined(__AVX512F__)
+#define POCKETVEC_ABI_ISA avx512f
 #elif defined(__AVX2__) && defined(__FMA__)
 #define POCKETVEC_ABI_ISA avx2fma
 #elif defined(__AVX2__)
 #define POCKETVEC_ABI_ISA avx2
+#elif defined(__AVX__) && defined(__FMA__)
+#define POCKETVEC_ABI_ISA avxfma
 #elif defined(__AVX__)
 #define POCKETVEC_ABI_ISA avx
+#elif defined(__SSE4_2__) && defined(__FMA__)
+#define POCKETVEC_ABI_ISA sse42fma
 #elif defined(__SSE4_2__)
 #define POCKETVEC_ABI_ISA sse42
 #elif defined(__SSE4_1__)
 #define POCKETVEC_ABI_ISA sse41
+#elif defined(__SSSE3__)
+#define POCKETVEC_ABI_ISA ssse3
+#elif defined(__SSE3__)
+#define POCKETVEC_ABI_ISA sse3
 #elif defined(__SSE2__)
 #define POCKETVEC_ABI_ISA sse2
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+#define POCKETVEC_ABI_ISA neon64
 #elif defined(__ARM_NEON)
 #define POCKETVEC_ABI_ISA neon
 #elif defined(__wasm_simd128__)

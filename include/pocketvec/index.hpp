@@ -243,7 +243,8 @@ class basic_index {
   }
 
   /// All-or-nothing: every vector is checked before the first one is inserted, and a failure part
-  /// way (std::bad_alloc) undoes the rows already inserted. While it runs, the index keeps a copy
+  /// way (std::bad_alloc) undoes the rows already inserted. Inside an open batch (begin_batch) the
+  /// batch is the unit instead: a failure leaves the rows inserted so far for rollback_batch(). While it runs, the index keeps a copy
   /// of each older neighbour list the batch changes (at most the graph's level-0 lists, usually a
   /// small part of them) to undo them with.
   std::vector<id_t> insert_batch(std::span<const float> flat) {
@@ -266,7 +267,8 @@ class basic_index {
 
   /// A batch over several calls (a large batch sent in pieces): after begin_batch(), inserts and
   /// insert_batch() calls are undone together by rollback_batch(), or kept by commit_batch(). Other
-  /// changes (upsert, erase, compact, train) are refused while a batch is open.
+  /// changes (upsert, erase, compact, train) are refused while a batch is open. After a rollback the
+  /// ids the batch handed out are handed out again: they were never committed.
   POCKETVEC_NOINLINE void begin_batch() {
     if (undo_) detail::fail(errc::invalid_argument, "a batch is already open");
     batch_undo u;
@@ -530,9 +532,11 @@ class basic_index {
         }
         const slot_list list = g.neighbors(nb, l);
         u.lists.push_back({nb, l, u.flat.size(), list.size()});
+        const std::size_t at = u.flat.size();
         try {
           u.flat.insert(u.flat.end(), list.begin(), list.end());
         } catch (...) {
+          u.flat.resize(at);
           u.lists.pop_back();
           throw;
         }

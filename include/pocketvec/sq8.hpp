@@ -63,9 +63,9 @@ class sq8_quantizer {
 
   /// Learns [min, max] per dimension from n rows of `dim` floats (n >= 1, all finite).
   /// A dimension that does not vary in the rows would get a range of one value, and every later
-  /// value would clamp to it. It gets a range around its value instead (code 127 decodes to it), as
-  /// wide as the median range of the dimensions that do vary, or, when none varies (identical
-  /// rows), twice the largest |value| (at least 1) on either side.
+  /// value would clamp to it. It gets a range around its value instead (code 127 decodes to it),
+  /// reaching as far to either side as the largest of: the median range of the dimensions that do
+  /// vary, the largest |value| in the rows, and 1.
   void train(const float* rows, std::size_t n, std::size_t dim) {
     POCKETVEC_ASSERT(n >= 1);
     std::vector<double> lo(rows, rows + dim), hi(rows, rows + dim);
@@ -79,13 +79,16 @@ class sq8_quantizer {
     double largest = 0;
     for (std::size_t i = 0; i < dim; ++i) {
       if (hi[i] > lo[i]) widths.push_back(hi[i] - lo[i]);
-      largest = std::max(largest, std::abs(lo[i]));
+      largest = std::max({largest, std::abs(lo[i]), std::abs(hi[i])});
     }
-    double fill = 2 * std::max(largest, 1.0);
+    // At least the largest magnitude in the rows, and at least 1 (the whole range of a unit
+    // vector's components): a lone dimension that varies by float noise must not make every
+    // constant one that narrow.
+    double fill = std::max(largest, 1.0);
     if (!widths.empty()) {
       auto mid = widths.begin() + static_cast<std::ptrdiff_t>(widths.size() / 2);
       std::nth_element(widths.begin(), mid, widths.end());
-      fill = *mid;
+      fill = std::max(fill, *mid);
     }
     constexpr double fmax = std::numeric_limits<float>::max();
     lo_.resize(dim);
@@ -235,8 +238,7 @@ inline double sq8_weights(const float* v, const float* origin, const float* step
   return unit;
 }
 
-/// The per-vector term of an SQ8 distance for codes `c`: |x̂ - lo|² (l2), 1/|x̂| (cosine; 0 for
-/// codes that decode to all zeros, which makes their distance 1), nothing (ip).
+/// The per-vector term of an SQ8 distance for codes `c`: |x̂ - lo|² (l2), 1/|x̂| (cosine), nothing (ip).
 inline float sq8_norm_term(const sq8_quantizer& q, metric m, const std::uint8_t* c) noexcept {
   double n2 = 0;
   const std::size_t dim = q.dim();
@@ -252,7 +254,10 @@ inline float sq8_norm_term(const sq8_quantizer& q, metric m, const std::uint8_t*
     const double x = q.level(i, c[i]);
     n2 += x * x;
   }
-  return n2 > 0 ? static_cast<float>(1.0 / std::sqrt(n2)) : 0.0f;
+  // Codes that decode to (nearly) all zeros have no direction: 0 makes their distance 1. A length
+  // whose inverse would overflow a float counts as zero too, or distances would be inf or NaN.
+  const double inv = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
+  return inv <= std::numeric_limits<float>::max() ? static_cast<float>(inv) : 0.0f;
 }
 
 /// Training's heavy part, one copy for every store: encodes `count` vectors with `q` into `codes`
@@ -322,12 +327,7 @@ class sq8_store {
     s.clamped_ = p.clamped;
     s.count_ = s.trained_ ? (s.dim_ ? s.codes_.size() / s.dim_ : 0) : (s.dim_ ? s.raw_.size() / s.dim_ : 0);
     if constexpr (M != metric::ip)
-      if (s.trained_ && s.norms_.size() != s.count_) {
-        s.norms_.clear();
-        s.norms_.reserve(s.count_);
-        for (std::size_t r = 0; r < s.count_; ++r)
-          s.norms_.push_back(detail::sq8_norm_term(s.q_, M, s.code_row(static_cast<slot_t>(r))));
-      }
+      if (s.trained_) s.check_norms();
     s.ready_cache();
     return s;
   }
@@ -396,8 +396,10 @@ class sq8_store {
     if (rerank_) raw_.insert(raw_.end(), v, v + dim_);
     codes_.resize(codes_.size() + dim_);
     std::uint8_t* c = codes_.data() + count_ * dim_;
-    clamped_ += q_.encode(v, c);
-    encoded_ += dim_;
+    // Saturating: a file may hold any counts (clamped <= encoded is what the loader checks).
+    const std::uint64_t top = ~std::uint64_t{0};
+    encoded_ = encoded_ > top - dim_ ? top : encoded_ + dim_;
+    clamped_ = std::min(encoded_, clamped_ + std::min<std::uint64_t>(q_.encode(v, c), top - clamped_));
     if constexpr (M != metric::ip) norms_.push_back(detail::sq8_norm_term(q_, M, c));
     ++count_;
     return slot;
@@ -445,12 +447,15 @@ class sq8_store {
       // Relative to the range origin: far from 0, |q|² - 2 q·x̂ + |x̂|² would cancel away the
       // distance between large terms (data offset by 1000 lost 28 points of recall@10).
       q.unit = detail::sq8_weights(v, lo, q_.step().data(), dim_, q.scratch, q.w.data());
-      double norm2 = 0;
-      for (std::size_t i = 0; i < dim_; ++i) {
-        const double d = double{v[i]} - double{lo[i]};
-        norm2 += d * d;
+      q.norm2 = Kernels::l2sq_f32(v, lo, dim_);
+      if (!std::isfinite(q.norm2)) {  // (a query far from a range near FLT_MAX)
+        double norm2 = 0;
+        for (std::size_t i = 0; i < dim_; ++i) {
+          const double d = double{v[i]} - double{lo[i]};
+          norm2 += d * d;
+        }
+        q.norm2 = norm2;
       }
-      q.norm2 = norm2;
     } else {
       q.unit = detail::sq8_weights(v, nullptr, q_.step().data(), dim_, q.scratch, q.w.data());
       q.bias = Kernels::dot_f32(v, lo, dim_);
@@ -465,8 +470,8 @@ class sq8_store {
 
   float distance(const query_type& q, slot_t s) const noexcept {
     if (!trained_) return detail::f32_distance<M, Kernels>(q.v, raw_row(s), dim_);
-    // Combined in double: nothing here overflows or cancels to NaN, whatever ranges a file holds;
-    // the float result may be ±inf, never NaN.
+    // Combined in double: nothing here overflows or cancels to NaN, whatever ranges a file holds
+    // (norm terms are finite, or +inf under l2 only); the float result may be ±inf, never NaN.
     const double dot = q.unit * Kernels::dot_i16_u8(q.w.data(), code_row(s), dim_);
     if constexpr (M == metric::l2) {
       return static_cast<float>(std::max(0.0, q.norm2 - 2.0 * dot + double{norms_[s]}));
@@ -483,12 +488,8 @@ class sq8_store {
   float distance_between(slot_t a, slot_t b) const {
     if (!trained_) return detail::f32_distance<M, Kernels>(raw_row(a), raw_row(b), dim_);
     if (cached_ != a) {
-      const float* row = raw_row(a);
-      if (!rerank_) {
-        q_.decode(code_row(a), cached_row_.data());
-        row = cached_row_.data();
-      }
-      prepare(cached_query_, row);
+      if (!rerank_) q_.decode(code_row(a), cached_row_.data());
+      prepare(cached_query_, rerank_ ? raw_row(a) : cached_row_.data());
       cached_ = a;
     }
     return distance(cached_query_, b);
@@ -549,6 +550,26 @@ class sq8_store {
   const float* raw_row(slot_t s) const noexcept { return raw_.data() + std::size_t{s} * dim_; }
   const std::uint8_t* code_row(slot_t s) const noexcept {
     return codes_.data() + std::size_t{s} * dim_;
+  }
+
+  /// Norm terms are derived data: recomputed from the codes when absent (1.0 files under l2), else
+  /// held to them (a file whose norms disagree would answer wrong distances). Stored values are kept
+  /// when they agree to 1e-5, so a file re-saves byte for byte. Throws errc::corrupt_data.
+  void check_norms() {
+    if (norms_.size() != count_) {
+      norms_.clear();
+      norms_.reserve(count_);
+      for (std::size_t r = 0; r < count_; ++r)
+        norms_.push_back(detail::sq8_norm_term(q_, M, code_row(static_cast<slot_t>(r))));
+      return;
+    }
+    for (std::size_t r = 0; r < count_; ++r) {
+      const double want = detail::sq8_norm_term(q_, M, code_row(static_cast<slot_t>(r)));
+      const double got = norms_[r];
+      if (!(got == want || std::abs(got - want) <= 1e-5 * std::max(std::abs(want), 1e-30)))
+        detail::fail(errc::corrupt_data, "corrupt index bytes: SQ8 norm of slot " + std::to_string(r) +
+                                             " does not match its codes");
+    }
   }
 
   /// Sizes distance_between's cache, so that it never allocates (the insert's commit step relies

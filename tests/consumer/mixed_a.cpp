@@ -10,6 +10,7 @@
 #include <vector>
 
 const char* kernels_of_b();
+const char* kernels_of_c();
 pocketvec::id_t nearest_in_b(const std::vector<float>& rows, const std::vector<float>& q);
 
 namespace {
@@ -22,7 +23,7 @@ pocketvec::id_t nearest_here(const std::vector<float>& rows, const std::vector<f
 
 int main() {
 #if defined(__x86_64__) || defined(__i386__)
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("ssse3")) {
     std::puts("mixed flags: this CPU has no AVX2+FMA, skipped");
     return 0;
   }
@@ -33,8 +34,9 @@ int main() {
   const std::vector<float> q(rows.begin() + 8 * 21, rows.begin() + 8 * 22);
   const char* a = pocketvec::kernels_name();
   const char* b = kernels_of_b();
-  std::printf("default file: %s, -mavx2 file: %s\n", a, b);
-  if (std::strcmp(a, b) == 0) {
+  const char* c = kernels_of_c();
+  std::printf("default file: %s, -mavx2 -mfma file: %s, -mssse3 file: %s\n", a, b, c);
+  if (std::strcmp(a, b) == 0 || std::strcmp(a, c) == 0 || std::strcmp(b, c) == 0) {
     std::puts("FAILED: both files run the same kernels (their definitions were merged)");
     return 1;
   }

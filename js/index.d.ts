@@ -123,8 +123,7 @@ export class Index {
   /**
    * Inserts n = flat.length / dim vectors and returns their ids in row order. All or nothing: every
    * row is checked before the first is inserted, so bad input inserts nothing, and a failure part-way,
-   * such as 'out_of_memory' when the WebAssembly heap runs out (e.g. in the SQ8 training the batch
-   * triggers), undoes every row the batch inserted: size, ids, answers and toBytes() are as before the
+   * such as 'out_of_memory' when the WebAssembly heap runs out, undoes every row the batch inserted: size, ids, answers and toBytes() are as before the
    * call (room reserved for the batch may stay allocated, see memoryBytes). Batches over 1 MiB of
    * floats cross into WebAssembly in 1 MiB pieces, so the heap never holds a second copy of the whole
    * batch; the pieces are inserted, and undone, as one.

@@ -233,8 +233,10 @@ export function defineIndex(loadModule) {
         this.#stage(h, piece);
         this.#check(h.checkBatch(first));
       }
-      this.#check(h.beginBatch(rows));
+      // Everything that can throw in JS is allocated before the core batch opens: an exception
+      // between beginBatch and the try below would leave it open, refusing every later change.
       const ids = new Uint32Array(rows);
+      this.#check(h.beginBatch(rows));
       let done = false;
       try {
         for (const [first, piece] of pieces) {
@@ -244,8 +246,11 @@ export function defineIndex(loadModule) {
         }
         done = true;
       } finally {
-        if (done) h.commitBatch();
-        else h.rollbackBatch();
+        // (dispose() from user code during the batch, e.g. a getter, leaves nothing to close)
+        if (this.#h !== null) {
+          if (done) h.commitBatch();
+          else h.rollbackBatch();
+        }
       }
       return ids;
     }

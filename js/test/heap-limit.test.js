@@ -6,11 +6,10 @@
 // (-sMAXIMUM_MEMORY, wasm/CMakeLists.txt target pocketvec_wasm_small_heap) into build/small-heap/, and
 // this file runs the package's own Index class (src/index.js) over that module.
 //
-// How the heap runs out: an untrained SQ8 index trains itself when sq8TrainingSize vectors have arrived,
-// and the training reserves codes for every row the batch reserved room for. With dim 768 a batch goes
-// over in pieces of 341 rows; 100 rows are in the index and sq8TrainingSize is 1000, so the training
-// comes at batch row 900, in the third piece, and asks for 50 000 x 768 bytes of codes: more than the
-// whole 32 MB heap. Two pieces are already inserted by then.
+// How the heap runs out: with dim 768 a batch goes over in pieces of 341 rows; 100 rows are in the
+// untrained SQ8 index and sq8TrainingSize is 1000, so the store trains itself in the third piece (the
+// room it would like for all 50 000 rows' codes is asked for best effort only). The inserts then grow
+// the graph and the codes piece by piece until the 32 MB heap runs out, some thirty pieces in.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';

@@ -342,3 +342,26 @@ describe('Index: lifetime and memory', () => {
     indexes.forEach((index) => index.dispose());
   });
 });
+
+test('an exception while a large insertBatch is set up leaves no batch open', async () => {
+  // The result array is allocated in JS; if that throws (a RangeError when memory is short), it must
+  // happen before the core batch opens, or every later delete, upsert and compact would be refused.
+  const dim = 4096;
+  const index = await Index.create({ dim, m: 4, efConstruction: 8, compactThreshold: 0 });
+  index.insertBatch(randomVectors(3, dim, 1));
+  const flat = randomVectors(100, dim, 2); // more than 1 MiB: the piece path
+  const Real = globalThis.Uint32Array;
+  globalThis.Uint32Array = function () { throw new RangeError('Array buffer allocation failed'); };
+  try {
+    assert.throws(() => index.insertBatch(flat), RangeError);
+  } finally {
+    globalThis.Uint32Array = Real;
+  }
+  assert.equal(index.size, 3);
+  index.delete(0);
+  index.insert(flat.subarray(0, dim), 1);
+  index.compact();
+  assert.equal(index.insertBatch(flat).length, 100);
+  assert.equal(index.size, 102);
+  index.dispose();
+});

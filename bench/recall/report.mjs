@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Markdown tables from bench/results/recall/<case>.jsonl (written by bench/recall/run.sh).
 //
-//   node bench/recall/report.mjs CASE.jsonl ...             one detailed table per file
+//   node bench/recall/report.mjs CASE.jsonl ...             one detailed table per file (a,b.jsonl: one case)
 //   node bench/recall/report.mjs --gaps CASE.jsonl ...      one row per file x ef: f32, SQ8 and
 //                                                           SQ8+re-rank recall, before -> after,
 //                                                           and SQ8's gap to f32 in points
@@ -24,8 +24,10 @@ const f1 = (v) => (v === undefined ? '—' : v.toFixed(1));
 const mib = (b) => (b / 1048576).toFixed(1);
 const pts = (a, b) => (a === undefined || b === undefined ? '—' : ((a - b) * 100).toFixed(2));
 
-function load(file) {
-  const rows = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+// A comma-separated list of files reads as one case (e.g. the f32 and the SQ8 runs of one set).
+function load(files) {
+  const file = files.split(',')[0];
+  const rows = files.split(',').flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
   const get = (core, storage, ef) => rows.find((r) => r.core === core && r.storage === storage && r.ef === ef);
   const storages = [...new Set(rows.map((r) => r.storage))];
   const efs = [...new Set(rows.map((r) => r.ef))].sort((a, b) => a - b);

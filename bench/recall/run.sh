@@ -22,6 +22,7 @@ mkdir -p "$work" "$out"
 #      case            set            metric  storages       n
 cases="fashion         fashion-mnist  l2      f32,sq8,sq8r   60000
 synthetic-100k         synthetic      cosine  f32            100000
+synthetic-100k-sq8     synthetic      cosine  sq8,sq8r       100000
 synthetic-10k          synthetic      cosine  f32,sq8,sq8r   10000
 iso768-l2              iso768         l2      f32,sq8,sq8r   20000
 iso768-cosine          iso768         cosine  f32,sq8,sq8r   20000

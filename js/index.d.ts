@@ -6,6 +6,13 @@ export type Metric = 'l2' | 'cosine' | 'ip';
 /** 'sq8' stores one byte per dimension (about 4x less memory); 'none' stores float32. */
 export type Quantization = 'none' | 'sq8';
 
+/** Index.memory(): bytes, see there. */
+export interface MemoryReport {
+  indexBytes: number;
+  heapBytes: number;
+  heapUsedBytes: number;
+}
+
 /** The C++ errc names, plus 'disposed' and 'internal_error' (a pocketvec bug). */
 export type ErrorCode =
   | 'invalid_argument'
@@ -167,6 +174,12 @@ export class Index {
   readonly tombstoneRatio: number;
   /** Bytes this index holds in the WASM heap. */
   readonly memoryBytes: number;
+  /**
+   * What the index holds and what the page pays: `indexBytes` is memoryBytes; `heapBytes` is the
+   * module's WebAssembly memory (shared by every index, never shrinks, so also its high-water mark);
+   * `heapUsedBytes` is what the module's allocator has handed out now, over all indexes.
+   */
+  memory(): MemoryReport;
   readonly metric: Metric;
   readonly quantization: Quantization;
   readonly m: number;

@@ -24,6 +24,8 @@
 #include <emscripten/heap.h>
 #include <emscripten/val.h>
 
+#include <malloc.h>
+
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -272,9 +274,14 @@ class wasm_index {
   double sq8_[4] = {};
 };
 
+// The bytes malloc has handed out and not yet had back, over every index of this module (JS reads
+// the WebAssembly memory size itself: that is what the page pays, and it never shrinks).
+double heap_used_bytes() { return static_cast<double>(mallinfo().uordblks); }
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(pocketvec) {
+  emscripten::function("_heapUsedBytes", &heap_used_bytes);
   using emscripten::class_;
   // Raw names start with '_': the public API is the JS class in js/src/index.js.
   class_<wasm_index>("_WasmIndex")

@@ -352,6 +352,16 @@ export function defineIndex(loadModule) {
     get tombstoneRatio() { return this.#handle().tombstoneRatio(); }
     /** Bytes held in the WASM heap by this index (graph, vectors, ids, buffers). */
     get memoryBytes() { return this.#handle().memoryBytes(); }
+    /**
+     * What this index holds and what the page pays for it: { indexBytes, heapBytes, heapUsedBytes }.
+     * indexBytes is memoryBytes. heapBytes is the size of the module's WebAssembly memory, which every
+     * index of the module shares and which never shrinks, so it is also its high-water mark.
+     * heapUsedBytes is what the module's allocator has handed out now, over all of its indexes.
+     */
+    memory() {
+      const indexBytes = this.#handle().memoryBytes();
+      return { indexBytes, heapBytes: this.#module.HEAPU8.buffer.byteLength, heapUsedBytes: this.#module._heapUsedBytes() };
+    }
     get metric() { return this.#handle().metric(); }
     get quantization() { return this.#handle().quantization(); }
     get m() { return this.#handle().m(); }

@@ -310,6 +310,29 @@ describe('Index: lifetime and memory', () => {
     assert.equal(other.disposed, true);
   });
 
+  test('memory() reports the index, the WebAssembly memory and what the allocator holds', async () => {
+    const dim = 64;
+    const index = await Index.create({ dim });
+    const empty = index.memory();
+    assert.deepEqual(Object.keys(empty).sort(), ['heapBytes', 'heapUsedBytes', 'indexBytes']);
+    assert.equal(empty.indexBytes, index.memoryBytes);
+    index.insertBatch(randomVectors(3000, dim, 5));
+    const full = index.memory();
+    assert.equal(full.indexBytes, index.memoryBytes);
+    // The vectors alone are 768 KB: the index holds them, the allocator holds the index, and the
+    // WebAssembly memory holds the allocator's bytes (64 KiB pages).
+    assert.ok(full.indexBytes >= 3000 * dim * 4, `indexBytes ${full.indexBytes}`);
+    assert.ok(full.heapUsedBytes - empty.heapUsedBytes >= full.indexBytes - empty.indexBytes, JSON.stringify({ empty, full }));
+    assert.ok(full.heapBytes >= full.heapUsedBytes && full.heapBytes % 65536 === 0, JSON.stringify(full));
+    // Disposing gives the index's bytes back to the allocator; the WebAssembly memory never shrinks.
+    const other = await Index.create({ dim });
+    index.dispose();
+    const after = other.memory();
+    assert.ok(after.heapUsedBytes <= full.heapUsedBytes - (full.indexBytes - empty.indexBytes), JSON.stringify({ full, after }));
+    assert.equal(after.heapBytes, full.heapBytes);
+    other.dispose();
+  });
+
   test('the constructor is not public', () => {
     assert.throws(() => new Index(), TypeError);
   });

@@ -1,7 +1,7 @@
 // Type-level test of index.d.ts: compiled by `tsc -p test/types` (test/types.test.js), never run.
 // Lines marked @ts-expect-error must stay errors: they are the API misuses the types must reject.
 import { Index, PocketvecError, openStore, IdbStore } from 'pocketvec';
-import type { ErrorCode, IndexOptions, Metric, SearchHit, Sq8Stats } from 'pocketvec';
+import type { ErrorCode, IndexOptions, MemoryReport, Metric, SearchHit, Sq8Stats } from 'pocketvec';
 
 async function main(): Promise<void> {
   const options: IndexOptions = { dim: 768, metric: 'cosine', quantization: 'sq8', m: 16, efConstruction: 200, seed: 42 };
@@ -14,6 +14,8 @@ async function main(): Promise<void> {
   index.delete(id);
   index.compact();
   const numbers: number[] = [index.size, index.dim, index.tombstoneRatio, index.memoryBytes, index.deletedCount, ids.length];
+  const report: MemoryReport = index.memory();
+  numbers.push(report.indexBytes, report.heapBytes, report.heapUsedBytes);
   const metric: Metric = index.metric;
   const sq8: Sq8Stats = index.sq8;
   const drift: number = sq8.clampedFraction + sq8.encoded + sq8.clamped;

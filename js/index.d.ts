@@ -13,7 +13,11 @@ export interface MemoryReport {
   heapUsedBytes: number;
 }
 
-/** The C++ errc names, plus 'disposed' and 'internal_error' (a pocketvec bug). */
+/**
+ * The C++ errc names, plus three of JS only: 'disposed' (a call after dispose()), 'aborted' (the call's
+ * AbortSignal fired; the error's cause is signal.reason; nothing changed) and 'internal_error' (a pocketvec bug,
+ * or a WorkerIndex whose worker died).
+ */
 export type ErrorCode =
   | 'invalid_argument'
   | 'dimension_mismatch'
@@ -29,6 +33,7 @@ export type ErrorCode =
   | 'out_of_memory'
   | 'out_of_range'
   | 'disposed'
+  | 'aborted'
   | 'internal_error';
 
 /** Every error pocketvec throws or rejects with. */
@@ -95,12 +100,39 @@ export interface SearchOptions {
   ef?: number;
 }
 
+/** One progress report: `done` of `total` units (rows, bytes, steps); never decreasing, the last has done === total. */
+export interface Progress {
+  done: number;
+  total: number;
+  /** done / total (1 when total is 0). */
+  fraction: number;
+}
+
+/**
+ * For the long calls (insertBatch, compact, save, load). onProgress gets a first report, one at least every
+ * 100 ms of work (50 ms apart at most often), and a last one; if it throws, the call fails with that error and
+ * is undone. `signal` is looked at between steps: once aborted, the call undoes its work and fails with
+ * PocketvecError 'aborted'.
+ */
+export interface ProgressOptions {
+  onProgress?: (progress: Progress) => void;
+  signal?: AbortSignal;
+}
+
+/** searchBatch(): n x k, row after row, nearest first; a short row is padded with id 0xFFFFFFFF and distance Infinity. */
+export interface BatchResults {
+  ids: Uint32Array;
+  distances: Float32Array;
+}
+
 export interface StoreOptions {
   /** Where to save; default: openStore() (globalThis.indexedDB, database 'pocketvec'). */
   store?: IdbStore;
 }
 
-export interface SaveOptions extends StoreOptions {
+export interface LoadOptions extends StoreOptions, ProgressOptions {}
+
+export interface SaveOptions extends StoreOptions, ProgressOptions {
   /** Bytes per stored chunk; default 1 MiB. */
   chunkSize?: number;
 }
@@ -113,7 +145,7 @@ export class Index {
   /** An index from toBytes() output. Rejects with 'corrupt_data' / 'unsupported_version' on bad bytes. */
   static fromBytes(bytes: ArrayBufferLike | ArrayBufferView): Promise<Index>;
   /** The index saved under `name` in IndexedDB, or null. Rejects with 'corrupt_data' when the copy is damaged. */
-  static load(name: string, options?: StoreOptions): Promise<Index | null>;
+  static load(name: string, options?: LoadOptions): Promise<Index | null>;
   /** Names of the saved indexes, sorted. */
   static list(options?: StoreOptions): Promise<string[]>;
   /** Deletes a saved index; resolves to whether there was one. */
@@ -133,9 +165,19 @@ export class Index {
    * such as 'out_of_memory' when the WebAssembly heap runs out, undoes every row the batch inserted: size, ids, answers and toBytes() are as before the
    * call (room reserved for the batch may stay allocated, see memoryBytes). Batches over 1 MiB of
    * floats cross into WebAssembly in 1 MiB pieces, so the heap never holds a second copy of the whole
-   * batch; the pieces are inserted, and undone, as one.
+   * batch; the pieces are inserted, and undone, as one. With onProgress or signal the pieces are sized to take
+   * about 20 ms each, with a report (rows done) and a look at the signal after each; since the call is
+   * synchronous, the signal can only be aborted from onProgress itself (or before the call) — use WorkerIndex
+   * to cancel from elsewhere. An abort undoes every row: toBytes() is as before.
    */
-  insertBatch(flat: Float32Array): Uint32Array;
+  insertBatch(flat: Float32Array, options?: ProgressOptions): Uint32Array;
+  /**
+   * The k nearest live vectors of each of n = queries.length / dim queries, in one call (the same answers as
+   * n search() calls). Row q is ids/distances[q*k, q*k + k).
+   */
+  searchBatch(queries: Float32Array, k?: number, options?: SearchOptions): BatchResults;
+  /** Every live id, ascending, in one call. */
+  ids(): Uint32Array;
   /** The k (default 10) nearest live vectors, nearest first. Throws 'empty_index' on an empty index. */
   search(query: Float32Array, k?: number, options?: SearchOptions): SearchHit[];
   /** Deletes (tombstones) the vector under `id`. Throws 'unknown_id' or 'deleted_id'. */
@@ -144,8 +186,11 @@ export class Index {
   has(id: number): boolean;
   /** A copy of the stored vector (normalised under cosine, decoded under sq8). */
   get(id: number): Float32Array;
-  /** Rebuilds the graph over live vectors only, dropping tombstones; ids are kept. */
-  compact(): void;
+  /**
+   * Rebuilds the graph over live vectors only, dropping tombstones; ids are kept. One WebAssembly call:
+   * progress is 0 of 1 before and 1 of 1 after, and the signal is looked at before it starts only.
+   */
+  compact(options?: ProgressOptions): void;
   /** Preallocates room for n vectors. */
   reserve(n: number): void;
   /**
@@ -162,7 +207,10 @@ export class Index {
 
   /** The index in pocketvec's binary format. */
   toBytes(): Uint8Array;
-  /** Saves to IndexedDB under `name`, atomically replacing a previous copy (which survives a failed save). */
+  /**
+   * Saves to IndexedDB under `name`, atomically replacing a previous copy (which survives a failed or aborted
+   * save). Progress counts the bytes written to IndexedDB; the last report comes with the transaction's end.
+   */
   save(name: string, options?: SaveOptions): Promise<void>;
 
   readonly dim: number;

@@ -26,10 +26,13 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -130,6 +133,55 @@ class wasm_index {
         std::memcpy(&out_u32_[2 + 2 * i], &hits[i].distance, sizeof(float));
       }
       return static_cast<double>(reinterpret_cast<std::uintptr_t>(out_u32_.data()));
+    });
+  }
+  // Searches every query of the staged rows (stageF32(n * dim)) in one call: out_u32_ gets n * k ids
+  // and out_f32_ n * k distances, row after row, nearest first; a row with fewer than k live results
+  // is padded with id 0xFFFFFFFF and distance +Infinity. Returns n, or -errc (the message names the
+  // query row). JS copies both out at once.
+  int search_batch(std::size_t k, std::size_t ef) {
+    return status([&] {
+      if (k == 0) pocketvec::detail::fail(errc::invalid_argument, "k must be at least 1");
+      const std::size_t d = ix().dim();
+      if (in_f32_.size() % d != 0)
+        pocketvec::detail::fail(errc::dimension_mismatch, "dimension mismatch: index has " + std::to_string(d) +
+                                                              ", queries have " + std::to_string(in_f32_.size()) +
+                                                              " floats, not a multiple of it");
+      const std::size_t n = in_f32_.size() / d;
+      if (n != 0 && k > out_u32_.max_size() / n)
+        pocketvec::detail::fail(errc::out_of_memory, "out of memory: " + std::to_string(n) + " x " +
+                                                          std::to_string(k) + " results do not fit the heap");
+      out_u32_.assign(n * k, 0xFFFFFFFFu);
+      out_f32_.assign(n * k, std::numeric_limits<float>::infinity());
+      const std::span<const float> all(in_f32_);
+      for (std::size_t q = 0; q < n; ++q) {
+        std::vector<pocketvec::search_result> hits;
+        try {
+          hits = ix().search(all.subspan(q * d, d), k, ef);
+        } catch (const pocketvec::error& e) {
+          pocketvec::detail::fail(e.code(), "query " + std::to_string(q) + ": " + e.what());
+        }
+        for (std::size_t i = 0; i < hits.size(); ++i) {
+          out_u32_[q * k + i] = hits[i].id;
+          out_f32_[q * k + i] = hits[i].distance;
+        }
+      }
+      release_large_staging();
+      return static_cast<int>(n);
+    });
+  }
+  // Every live id, ascending, into out_u32_ (one call; JS copies it out at once). Returns the count.
+  int live_ids() {
+    return status([&] {
+      out_u32_.clear();
+      ix().visit([&](const auto& core) {
+        const auto& st = core.state();
+        out_u32_.reserve(core.size());
+        for (std::size_t s = 0; s < st.slot_ids.size(); ++s)
+          if (!((st.deleted[s / 64] >> (s % 64)) & 1u)) out_u32_.push_back(st.slot_ids[s]);
+      });
+      std::sort(out_u32_.begin(), out_u32_.end());
+      return static_cast<int>(out_u32_.size());
     });
   }
   /// Byte address of the dim() floats search() reads; fixed for the life of the index.
@@ -297,6 +349,8 @@ EMSCRIPTEN_BINDINGS(pocketvec) {
       .function("commitBatch", &wasm_index::commit_batch)
       .function("rollbackBatch", &wasm_index::rollback_batch)
       .function("search", &wasm_index::search)
+      .function("searchBatch", &wasm_index::search_batch)
+      .function("liveIds", &wasm_index::live_ids)
       .function("queryAddress", &wasm_index::query_address)
       .function("erase", &wasm_index::erase)
       .function("contains", &wasm_index::contains)

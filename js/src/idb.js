@@ -14,6 +14,7 @@
 // `indexedDB` is injectable (openStore({ indexedDB })) so Node tests can use fake-indexeddb.
 import { crc32 } from './crc32.js';
 import { PocketvecError } from './errors.js';
+import { abortedError, reporter, throwIfAborted } from './progress.js';
 
 const DB_VERSION = 1;
 const MANIFESTS = 'manifests';
@@ -104,12 +105,14 @@ export class IdbStore {
    * @param {Uint8Array} bytes
    * @param {{ chunkSize?: number }} [options]
    */
-  async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE } = {}) {
+  async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal } = {}) {
     checkName(name);
     if (!(bytes instanceof Uint8Array)) throw new PocketvecError('invalid_argument', 'bytes must be a Uint8Array');
     if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new PocketvecError('invalid_argument', `chunkSize must be a positive integer, got ${chunkSize}`);
+    throwIfAborted(signal);
     const db = await this.#open();
     const chunkCount = Math.ceil(bytes.length / chunkSize);
+    const report = reporter(onProgress, bytes.length);
     // Copies: structured clone of a subarray would clone its whole underlying buffer.
     const chunks = [];
     const checksums = [];
@@ -119,9 +122,15 @@ export class IdbStore {
       checksums.push(crc32(chunk));
     }
     let failure = null;
+    let stop = null;
     try {
+      throwIfAborted(signal);
       const tx = db.transaction([MANIFESTS, CHUNKS], 'readwrite');
       const finished = done(tx);
+      finished.catch(() => {}); // awaited below, unless a request throws first (after an abort)
+      stop = abortOn(signal, tx);
+      report(0, true);
+      let written = 0;
       const manifests = tx.objectStore(MANIFESTS);
       const chunkStore = tx.objectStore(CHUNKS);
       const get = manifests.get(name);
@@ -129,7 +138,11 @@ export class IdbStore {
         try {
           const old = get.result;
           const generation = old ? old.generation + 1 : 1;
-          chunks.forEach((chunk, i) => chunkStore.put(chunk, [name, generation, i]));
+          chunks.forEach((chunk, i) => {
+            const req = chunkStore.put(chunk, [name, generation, i]);
+            // The last report waits for the transaction's complete.
+            if (onProgress) req.onsuccess = () => { written += chunk.length; if (written < bytes.length) report(written); };
+          });
           manifests.put({ name, generation, byteLength: bytes.length, chunkSize, chunkCount, checksums, savedAt: Date.now() });
           if (old) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
         } catch (err) {
@@ -144,10 +157,14 @@ export class IdbStore {
       };
       await finished;
     } catch (err) {
+      if (signal?.aborted) throw abortedError(signal);
       const cause = failure ?? err;
       throw new PocketvecError('io_error',
         `saving "${name}" to IndexedDB failed (${describe(cause)}); the previously saved copy, if any, is unchanged`, { cause });
+    } finally {
+      stop?.();
     }
+    report(bytes.length, true);
   }
 
   /**
@@ -156,28 +173,45 @@ export class IdbStore {
    * @param {string} name
    * @returns {Promise<Uint8Array | null>}
    */
-  async get(name) {
+  async get(name, { onProgress, signal } = {}) {
     checkName(name);
+    throwIfAborted(signal);
     const db = await this.#open();
     let manifest;
+    let report = null;
     const parts = [];
+    let stop = null;
     try {
+      throwIfAborted(signal);
       const tx = db.transaction([MANIFESTS, CHUNKS], 'readonly');
       const finished = done(tx);
+      finished.catch(() => {}); // awaited below, unless a request throws first (after an abort)
+      stop = abortOn(signal, tx);
       const chunkStore = tx.objectStore(CHUNKS);
       const get = tx.objectStore(MANIFESTS).get(name);
       get.onsuccess = () => {
         manifest = get.result;
         if (!manifest || !validManifest(manifest)) return;
+        report = reporter(onProgress, manifest.byteLength);
+        report(0, true);
+        let read = 0;
         for (let i = 0; i < manifest.chunkCount; i++) {
           const req = chunkStore.get([name, manifest.generation, i]);
-          req.onsuccess = () => { parts[i] = req.result; };
+          req.onsuccess = () => {
+            parts[i] = req.result;
+            read += Math.min(manifest.chunkSize, manifest.byteLength - i * manifest.chunkSize);
+            if (read < manifest.byteLength) report(read);
+          };
         }
       };
       await finished;
     } catch (err) {
+      if (signal?.aborted) throw abortedError(signal);
       throw new PocketvecError('io_error', `loading "${name}" from IndexedDB failed (${describe(err)})`, { cause: err });
+    } finally {
+      stop?.();
     }
+    throwIfAborted(signal);
     if (manifest === undefined) return null;
     if (!validManifest(manifest)) throw corrupt(name, 'its manifest is malformed');
     const out = new Uint8Array(manifest.byteLength);
@@ -192,6 +226,7 @@ export class IdbStore {
       out.set(part, offset);
       offset += part.length;
     }
+    report?.(manifest.byteLength, true);
     return out;
   }
 
@@ -236,6 +271,14 @@ export class IdbStore {
     }
     return existed;
   }
+}
+
+/** Aborts `tx` when `signal` aborts; returns the function that stops listening. */
+function abortOn(signal, tx) {
+  if (!signal) return null;
+  const onAbort = () => { try { tx.abort(); } catch { /* already finished */ } };
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
 }
 
 function validManifest(m) {

@@ -15,10 +15,14 @@
 // The entries (node.js, browser.js) call defineIndex() with the loader for their platform.
 import { PocketvecError, errorFromStatus } from './errors.js';
 import { openStore } from './idb.js';
+import { now, progressOptions, reporter, throwIfAborted } from './progress.js';
 
 const U32_MAX = 0xffffffff;
 /** insertBatch sends batches larger than this many floats (1 MiB) in pieces of at most this size. */
 const BATCH_PIECE_FLOATS = 1 << 18;
+/** A paced batch (onProgress or signal) starts with a piece of this many floats, then sizes pieces to take ~PIECE_MS. */
+const FIRST_PIECE_FLOATS = 2048;
+const PIECE_MS = 20;
 /** -errc::out_of_memory: what a failed staging allocation means (the message is in lastError()). */
 const STATUS_OUT_OF_MEMORY = -12;
 
@@ -72,6 +76,8 @@ const finalizer = new FinalizationRegistry((handle) => {
 });
 
 const INTERNAL = Symbol('pocketvec.internal');
+/** The worker host's insertBatch that pauses between steps (src/worker-host.js). */
+export const STEPPED = Symbol('pocketvec.stepped');
 
 /**
  * @param {() => Promise<any>} loadModule  resolves to the instantiated Emscripten module
@@ -154,9 +160,12 @@ export function defineIndex(loadModule) {
      * @param {string} name
      * @param {{ store?: import('./idb.js').IdbStore }} [options]
      */
-    static async load(name, { store = openStore() } = {}) {
-      const bytes = await store.get(name);
-      return bytes === null ? null : Index.fromBytes(bytes);
+    static async load(name, { store = openStore(), onProgress, signal } = {}) {
+      progressOptions(onProgress, signal);
+      const bytes = await store.get(name, { onProgress, signal });
+      if (bytes === null) return null;
+      throwIfAborted(signal);
+      return Index.fromBytes(bytes);
     }
 
     /** Names of the indexes saved in IndexedDB, sorted. */
@@ -208,30 +217,59 @@ export function defineIndex(loadModule) {
 
     /**
      * Inserts n vectors laid out row after row; all or nothing, also when memory runs out part-way.
+     * With `onProgress` or `signal`, the rows go over in pieces sized to take about PIECE_MS each,
+     * with a report (throttled to REPORT_MS) and a look at the signal after each; an abort undoes
+     * every row inserted and throws 'aborted'.
      * @param {Float32Array} flat  n * dim floats
+     * @param {{ onProgress?: (p: { done: number, total: number, fraction: number }) => void, signal?: AbortSignal }} [options]
      * @returns {Uint32Array} the n new ids, in row order
      */
-    insertBatch(flat) {
+    insertBatch(flat, { onProgress, signal } = {}) {
+      const steps = this.#batchSteps(flat, onProgress, signal);
+      let r;
+      while (!(r = steps.next()).done);
+      return r.value;
+    }
+
+    /** insertBatch() that awaits `pause()` between its steps (the worker host's, so that an abort message can arrive). */
+    async [STEPPED](flat, { onProgress, signal } = {}, pause) {
+      const steps = this.#batchSteps(flat, onProgress, signal);
+      let r;
+      while (!(r = steps.next()).done) await pause();
+      return r.value;
+    }
+
+    /** insertBatch as a generator: it yields wherever the work may pause and the signal is looked at. */
+    * #batchSteps(flat, onProgress, signal) {
       const h = this.#handle();
       f32Array(flat, 'batch');
+      progressOptions(onProgress, signal);
+      throwIfAborted(signal);
       const dim = this.#dim;
       const rows = flat.length / dim;
       const pieceRows = Math.max(1, Math.floor(BATCH_PIECE_FLOATS / dim));
-      if (!Number.isInteger(rows) || rows <= pieceRows) {
+      const paced = onProgress !== undefined || signal !== undefined;
+      if (!Number.isInteger(rows) || (!paced && rows <= pieceRows)) {
         this.#stage(h, flat);
         this.#check(h.insertBatch());
-        return h.resultsU32().slice();
+        const ids = h.resultsU32().slice();
+        reporter(onProgress, ids.length)(ids.length, true);
+        return ids;
       }
+      const report = reporter(onProgress, rows);
+      report(0, true);
       // A large batch goes over in pieces, so the heap holds one piece at a time rather than a second
       // copy of the whole batch. Every piece is checked before the first is inserted, and the inserts
-      // run in one core batch: a piece that fails (e.g. out of memory) rolls back the pieces before it.
-      const pieces = [];
+      // run in one core batch: a piece that fails (e.g. out of memory), or an abort, rolls back the
+      // pieces before it.
       for (let first = 0; first < rows; first += pieceRows) {
-        pieces.push([first, flat.subarray(first * dim, Math.min(rows, first + pieceRows) * dim)]);
-      }
-      for (const [first, piece] of pieces) {
-        this.#stage(h, piece);
+        this.#stage(h, flat.subarray(first * dim, Math.min(rows, first + pieceRows) * dim));
         this.#check(h.checkBatch(first));
+        if (paced) {
+          report(0);
+          yield;
+          throwIfAborted(signal);
+        }
       }
       // Everything that can throw in JS is allocated before the core batch opens: an exception
       // between beginBatch and the try below would leave it open, refusing every later change.
@@ -239,10 +277,24 @@ export function defineIndex(loadModule) {
       this.#check(h.beginBatch(rows));
       let done = false;
       try {
-        for (const [first, piece] of pieces) {
-          this.#stage(h, piece);
+        // Paced pieces start small and are resized from the time the last one took (growing at most
+        // 2x a piece), so that a report or an abort never waits much longer than PIECE_MS.
+        let n = paced ? Math.max(1, Math.floor(FIRST_PIECE_FLOATS / dim)) : pieceRows;
+        for (let at = 0; at < rows;) {
+          n = Math.min(n, rows - at);
+          const start = now();
+          this.#stage(h, flat.subarray(at * dim, (at + n) * dim));
           this.#check(h.insertBatch());
-          ids.set(h.resultsU32(), first);
+          ids.set(h.resultsU32(), at);
+          at += n;
+          if (!paced) continue;
+          const ms = now() - start;
+          n = Math.max(1, Math.min(pieceRows, 2 * n, Math.floor((n * PIECE_MS) / Math.max(ms, 0.01))));
+          report(at);
+          if (at < rows) {
+            yield;
+            throwIfAborted(signal);
+          }
         }
         done = true;
       } finally {
@@ -253,6 +305,36 @@ export function defineIndex(loadModule) {
         }
       }
       return ids;
+    }
+
+    /**
+     * The k nearest live vectors of each of n queries (n * dim floats, row after row), in one call.
+     * Row q's results are ids[q*k .. q*k+k) and distances[q*k .. q*k+k), nearest first; a row with
+     * fewer than k live vectors to give is padded with id 0xFFFFFFFF and distance Infinity.
+     * @param {Float32Array} queries
+     * @param {number} [k]
+     * @param {{ ef?: number }} [options]
+     * @returns {{ ids: Uint32Array, distances: Float32Array }}
+     */
+    searchBatch(queries, k = 10, { ef = 0 } = {}) {
+      const h = this.#handle();
+      f32Array(queries, 'queries');
+      u32(k, 'k');
+      u32(ef, 'ef');
+      if (queries.length % this.#dim !== 0) {
+        throw new PocketvecError('dimension_mismatch',
+          `dimension mismatch: index has ${this.#dim}, queries have ${queries.length} floats, not a multiple of it`);
+      }
+      this.#stage(h, queries);
+      this.#check(h.searchBatch(k, ef));
+      return { ids: h.resultsU32().slice(), distances: h.resultsF32().slice() };
+    }
+
+    /** Every live id, ascending, in one call. */
+    ids() {
+      const h = this.#handle();
+      this.#check(h.liveIds());
+      return h.resultsU32().slice();
     }
 
     /**
@@ -302,9 +384,18 @@ export function defineIndex(loadModule) {
       return h.resultsF32().slice();
     }
 
-    /** Rebuilds the graph over the live vectors only; ids are kept. */
-    compact() {
-      this.#check(this.#handle().compact());
+    /**
+     * Rebuilds the graph over the live vectors only; ids are kept. It is one WebAssembly call: progress
+     * is its start (0 of 1) and its end (1 of 1), and a signal is looked at before it starts.
+     */
+    compact({ onProgress, signal } = {}) {
+      const h = this.#handle();
+      progressOptions(onProgress, signal);
+      throwIfAborted(signal);
+      const report = reporter(onProgress, 1);
+      report(0, true);
+      this.#check(h.compact());
+      report(1, true);
     }
 
     /** Preallocates room for `n` vectors. */
@@ -338,9 +429,11 @@ export function defineIndex(loadModule) {
      * @param {string} name
      * @param {{ store?: import('./idb.js').IdbStore, chunkSize?: number }} [options]
      */
-    async save(name, { store = openStore(), chunkSize } = {}) {
+    async save(name, { store = openStore(), chunkSize, onProgress, signal } = {}) {
+      progressOptions(onProgress, signal);
+      throwIfAborted(signal);
       const bytes = this.toBytes();
-      await store.put(name, bytes, chunkSize === undefined ? undefined : { chunkSize });
+      await store.put(name, bytes, { chunkSize, onProgress, signal });
     }
 
     get dim() { return this.#handle().dim(); }

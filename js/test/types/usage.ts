@@ -66,3 +66,33 @@ async function main(): Promise<void> {
   void bad;
 }
 void main;
+
+import { WorkerIndex } from 'pocketvec/worker';
+import type { BatchResults, Progress } from 'pocketvec';
+
+async function workerUsage(): Promise<void> {
+  const w: WorkerIndex = await WorkerIndex.create({ dim: 8 });
+  const controller = new AbortController();
+  const seen: Progress[] = [];
+  const ids: Uint32Array = await w.insertBatch(new Float32Array(80), { transfer: true, signal: controller.signal, onProgress: (p) => seen.push(p) });
+  const hits: SearchHit[] = await w.search(new Float32Array(8), 3, { ef: 32 });
+  const batch: BatchResults = await w.searchBatch(new Float32Array(16), 3);
+  const live: Uint32Array = await w.ids();
+  const size: number = await w.size;
+  const dim: number = w.dim;
+  await w.compact({ onProgress: (p) => void p.fraction });
+  await w.save('notes', { dbName: 'db', onProgress: () => {} });
+  const loaded: WorkerIndex | null = await WorkerIndex.load('notes', { signal: controller.signal });
+  // @ts-expect-error: the worker API is async
+  const wrong: number = w.size;
+  // @ts-expect-error: no store object crosses into the worker
+  await w.save('notes', { store: openStore() });
+  await w.dispose();
+  const direct = await Index.create({ dim: 8 });
+  const both: BatchResults = direct.searchBatch(new Float32Array(16), 2, { ef: 10 });
+  const all: Uint32Array = direct.ids();
+  direct.insertBatch(new Float32Array(8), { onProgress: (p: Progress) => void p.done, signal: controller.signal });
+  direct.compact({ signal: controller.signal });
+  void [ids, hits, batch, live, size, dim, loaded, wrong, both, all];
+}
+void workerUsage;

@@ -8,7 +8,9 @@ pkgs=(
   catch2 libxsimd-dev libbenchmark-dev          # native tests / SIMD / benchmarks
   clang libclang-rt-14-dev valgrind              # fuzzing, sanitizers, callgrind gate
   emscripten nodejs                              # WASM build + JS package (npm ships with nodejs)
-  chromium                                       # real-browser tests
+  chromium                                       # real-browser tests: the three engines Debian ships,
+  firefox-esr                                    #  driven without downloads (js/test/browser/engines.mjs):
+  webkit2gtk-driver xvfb                         #  WebKitWebDriver + MiniBrowser, which needs an X server
   dataset-fashion-mnist                          # real data for demo and benchmarks
   python3 gzip
 )

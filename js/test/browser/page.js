@@ -1,5 +1,7 @@
 // The browser test page: exposes steps the Playwright driver (run.mjs) calls with page.evaluate().
-import { Index, PocketvecError } from '../../src/browser.js';
+import { Index, PocketvecError, openStore } from '../../src/browser.js';
+import { WorkerIndex } from '../../src/worker-browser.js';
+import { cases } from '../parity/cases.js';
 
 const DIM = 32;
 
@@ -50,7 +52,102 @@ function sabotagePut(nth, how) {
   return () => { IDBObjectStore.prototype.put = original; };
 }
 
+const PARITY_DB = 'pocketvec-parity';
+const parityStore = openStore({ dbName: PARITY_DB });
+const apis = {
+  direct: {
+    kind: 'direct', idb: true, storeOptions: { store: parityStore },
+    create: (o) => Index.create(o), fromBytes: (b) => Index.fromBytes(b), load: (n, o) => Index.load(n, o),
+    list: () => Index.list({ store: parityStore }), remove: (n) => Index.remove(n, { store: parityStore }),
+  },
+  worker: {
+    kind: 'worker', idb: true, storeOptions: { dbName: PARITY_DB },
+    create: (o) => WorkerIndex.create(o), fromBytes: (b) => WorkerIndex.fromBytes(b), load: (n, o) => WorkerIndex.load(n, o),
+    list: () => WorkerIndex.list({ store: parityStore }), remove: (n) => WorkerIndex.remove(n, { store: parityStore }),
+  },
+};
+
+/** A tiny wasm module whose one function returns a v128 constant: valid only where SIMD128 is. */
+const SIMD_PROBE = Uint8Array.of(0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0,
+  10, 22, 1, 20, 0, 253, 12, ...new Array(16).fill(0), 11);
+
+function withTimeout(promise, ms, what) {
+  return Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms))]);
+}
+
 window.steps = {
+  /** One case of the parity suite against 'direct' or 'worker'; { info } or { error }. */
+  async parity(kind, name) {
+    const found = cases.find(([n]) => n === name);
+    if (!found) return { error: `no case '${name}'` };
+    try {
+      return { info: (await found[1](apis[kind])) ?? null };
+    } catch (err) {
+      return { error: `${err.name}: ${err.code ? `${err.code}: ` : ''}${err.message}\n${err.stack ?? ''}` };
+    }
+  },
+  parityNames() {
+    return cases.map(([n]) => n);
+  },
+  /** What this engine offers, measured: wasm SIMD, SharedArrayBuffer (isolated or not), OPFS. */
+  async probe() {
+    const out = {
+      userAgent: navigator.userAgent,
+      wasmSimd: WebAssembly.validate(SIMD_PROBE),
+      crossOriginIsolated: self.crossOriginIsolated === true,
+      sharedArrayBuffer: typeof SharedArrayBuffer === 'function',
+      indexedDB: typeof indexedDB === 'object',
+    };
+    try {
+      const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+      out.sharedWasmMemory = Object.prototype.toString.call(memory.buffer).slice(8, -1);
+    } catch (err) {
+      out.sharedWasmMemory = `no: ${err.name}`;
+    }
+    try {
+      const root = await withTimeout(navigator.storage.getDirectory(), 5000, 'getDirectory');
+      await root.getFileHandle('pocketvec-probe-main', { create: true });
+      await root.removeEntry('pocketvec-probe-main');
+      out.opfs = 'ok';
+    } catch (err) {
+      out.opfs = `no: ${err.name}: ${err.message}`;
+    }
+    const worker = new Worker(new URL('./opfs-worker.js', import.meta.url));
+    try {
+      out.opfsSyncAccessHandle = await withTimeout(new Promise((resolve) => {
+        worker.onmessage = (e) => resolve(e.data);
+        worker.onerror = (e) => resolve(`no: worker error ${e.message}`);
+        worker.postMessage(0);
+      }), 8000, 'OPFS worker');
+    } catch (err) {
+      out.opfsSyncAccessHandle = `no: ${err.message}`;
+    } finally {
+      worker.terminate();
+    }
+    return out;
+  },
+  /** WorkerIndex: dispose() terminates its Worker and fails the pending call; transfer detaches only on request. */
+  async workerLifetime() {
+    const terminate = Worker.prototype.terminate;
+    let terminated = 0;
+    Worker.prototype.terminate = function spy() { terminated += 1; return terminate.call(this); };
+    try {
+      const index = await WorkerIndex.create({ dim: DIM });
+      const kept = vectors(500, 3);
+      await index.insertBatch(kept);
+      const moved = vectors(500, 4);
+      await index.insertBatch(moved, { transfer: true });
+      const pending = index.insertBatch(vectors(3000, 5)).then(() => 'resolved', (err) => err.code);
+      await index.dispose();
+      const failed = await index.search(vectors(1, 1), 1).then(() => 'resolved', (err) => err.code);
+      return { keptLength: kept.length, movedLength: moved.length, terminated, pending: await pending, failed };
+    } finally {
+      Worker.prototype.terminate = terminate;
+    }
+  },
+  errorsSeen() {
+    return window.pageErrors;
+  },
   async buildAndSave(name, seed) {
     const index = await Index.create({ dim: DIM, metric: 'cosine', seed: 42 });
     index.insertBatch(vectors(2000, seed));

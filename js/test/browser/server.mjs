@@ -21,7 +21,12 @@ export function serve(root) {
     }
     try {
       const body = await readFile(path);
-      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      const headers = { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'cache-control': 'no-store' };
+      // ?coi: cross-origin isolated (the capability probe's SharedArrayBuffer check).
+      if (new URL(req.url, 'http://x').searchParams.has('coi')) {
+        Object.assign(headers, { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
+      }
+      res.writeHead(200, headers);
       res.end(body);
     } catch {
       res.writeHead(404).end('not found');

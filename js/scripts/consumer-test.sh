@@ -60,7 +60,18 @@ assert.deepEqual(again.search(flat.subarray(0, dim), 3), index.search(flat.subar
 assert.deepEqual(await Index.list({ store }), ['notes']);
 assert.equal(await Index.remove('notes', { store }), true);
 for (const i of [index, copy, again]) i.dispose();
-console.log(`node consumer: ok (top hit ${hits[0].id}, distance ${hits[0].distance})`);
+// The worker API: the same index in a worker_threads Worker.
+const { WorkerIndex } = await import('pocketvec/worker');
+const w = await WorkerIndex.create({ dim, metric: 'cosine' });
+const wids = await w.insertBatch(flat.slice(), { transfer: true, onProgress: () => {} });
+assert.equal(wids.length, 100);
+const direct = await Index.create({ dim, metric: 'cosine' });
+direct.insertBatch(flat);
+assert.deepEqual(await w.search(flat.subarray(0, dim), 3), direct.search(flat.subarray(0, dim), 3));
+direct.dispose();
+await assert.rejects(w.insert(new Float32Array(3)), (e) => e instanceof PocketvecError && e.code === 'dimension_mismatch');
+await w.dispose();
+console.log(`node consumer: ok (top hit ${hits[0].id}, distance ${hits[0].distance}; worker API ok)`);
 EOF
 (cd "$work/node-app" && npm_install "$tarball" fake-indexeddb@6)
 check "node: import from an installed tarball" node "$work/node-app/main.js"
@@ -85,6 +96,7 @@ cat >"$work/vite-app/index.html" <<'EOF'
 EOF
 cat >"$work/vite-app/main.js" <<'EOF'
 import { Index } from 'pocketvec';
+import { WorkerIndex } from 'pocketvec/worker';
 
 async function run() {
   const dim = 8;
@@ -97,7 +109,17 @@ async function run() {
   const after = again.search(flat.subarray(0, dim), 5);
   if (JSON.stringify(before) !== JSON.stringify(after) || before[0].distance !== 0) throw new Error('mismatch');
   await Index.remove('vite-notes');
-  return `ok: ${after.length} hits, nearest id ${after[0].id}`;
+  // The worker API: the package's own module worker, bundled by Vite (and its .wasm with it).
+  const w = await WorkerIndex.create({ dim, metric: 'l2' });
+  let last = null;
+  await w.insertBatch(flat.slice(), { transfer: true, onProgress: (p) => { last = p; } });
+  const fromWorker = await w.search(flat.subarray(0, dim), 5);
+  if (JSON.stringify(fromWorker) !== JSON.stringify(before) || last?.fraction !== 1) throw new Error('worker mismatch');
+  await w.save('vite-worker');
+  const loaded = await WorkerIndex.load('vite-worker');
+  if (JSON.stringify(await loaded.search(flat.subarray(0, dim), 5)) !== JSON.stringify(before)) throw new Error('worker load mismatch');
+  await Promise.all([w.dispose(), loaded.dispose(), WorkerIndex.remove('vite-worker')]);
+  return `ok: ${after.length} hits, nearest id ${after[0].id}; worker API ok`;
 }
 run().then(
   (r) => { document.getElementById('out').textContent = r; window.pocketvecResult = r; },

@@ -264,9 +264,14 @@ class serializer {
     return sections_.back();
   }
 
+  template <class T>
+  static void add_rows(section& to, const row_blocks<T>& rows) {
+    rows.for_each_span([&](std::span<const T> span) { to.pieces.push_back(as_bytes(span)); });
+  }
+
   template <metric M, class K>
   void add_store(const f32_store<M, K>& s) {
-    add(tag_f32).pieces.push_back(as_bytes(s.raw()));
+    add_rows(add(tag_f32), s.rows());
   }
 
   template <metric M, class K>
@@ -275,10 +280,10 @@ class serializer {
       section& r = add(tag_ranges);
       r.pieces.push_back(as_bytes(s.quantizer().lo()));
       r.pieces.push_back(as_bytes(s.quantizer().step()));
-      add(tag_codes).pieces.push_back(s.codes());
-      if (M != metric::ip) add(M == metric::l2 ? tag_l2_norms : tag_norms).pieces.push_back(as_bytes(s.norms()));
+      add_rows(add(tag_codes), s.codes());
+      if (M != metric::ip) add_rows(add(M == metric::l2 ? tag_l2_norms : tag_norms), s.norms());
     }
-    if (!s.is_trained() || s.rerank()) add(tag_f32).pieces.push_back(as_bytes(s.raw()));
+    if (!s.is_trained() || s.rerank()) add_rows(add(tag_f32), s.raw());
   }
 
   std::vector<std::uint8_t> header_;
@@ -378,6 +383,19 @@ std::vector<T> read_array(byte_reader& r, std::uint32_t t, const char* name, std
   return out;
 }
 
+/// A section that holds exactly `rows` rows of `stride` values of T, read straight into blocks.
+template <class T>
+row_blocks<T> read_rows(byte_reader& r, std::uint32_t t, const char* name, std::uint64_t rows, std::size_t stride) {
+  const auto bytes = read_section(r, t, name);
+  const std::uint64_t want = checked_mul(checked_mul(rows, stride, name), sizeof(T), name);
+  if (bytes.size() != want)
+    corrupt(std::string("section ") + name + " has " + std::to_string(bytes.size()) + " bytes, expected " +
+            std::to_string(want));
+  row_blocks<T> out(stride);
+  out.append_rows(bytes.data(), static_cast<std::size_t>(rows));
+  return out;
+}
+
 inline void check_finite(std::span<const float> v, const char* name) {
   for (float x : v)
     if (!std::isfinite(x)) corrupt(std::string("non-finite value in ") + name);
@@ -458,15 +476,16 @@ inline common_parts read_common(byte_reader& r, const header_fields& f) {
   return c;
 }
 
-inline std::vector<float> read_f32_rows(byte_reader& r, const header_fields& f) {
-  auto rows = read_array<float>(r, tag_f32, "F32_", checked_mul(f.count, f.params.dim, "vectors"));
-  check_finite(rows, "F32_");
-  // Only vectors insert() would take: past this length l2/ip distances overflow float.
+inline row_blocks<float> read_f32_rows(byte_reader& r, const header_fields& f) {
   const std::size_t dim = f.params.dim;
+  auto rows = read_rows<float>(r, tag_f32, "F32_", f.count, dim);
+  rows.for_each_span([](std::span<const float> s) { check_finite(s, "F32_"); });
+  // Only vectors insert() would take: past this length l2/ip distances overflow float.
   if (f.params.metric_kind != metric::cosine)
-    for (std::size_t s = 0; dim && s < rows.size() / dim; ++s) {
+    for (std::size_t s = 0; s < rows.size(); ++s) {
+      const float* v = rows.row(s);
       double n2 = 0;
-      for (std::size_t i = 0; i < dim; ++i) n2 += double{rows[s * dim + i]} * rows[s * dim + i];
+      for (std::size_t i = 0; i < dim; ++i) n2 += double{v[i]} * v[i];
       if (n2 > max_squared_length) corrupt("vector at slot " + std::to_string(s) + " in F32_ is too large");
     }
   return rows;
@@ -475,7 +494,6 @@ inline std::vector<float> read_f32_rows(byte_reader& r, const header_fields& f) 
 inline sq8_parts read_sq8_parts(byte_reader& r, const header_fields& f) {
   const std::size_t n = static_cast<std::size_t>(f.count);
   const std::size_t dim = f.params.dim;
-  const std::uint64_t cells = checked_mul(f.count, dim, "vectors");
   sq8_parts p;
   p.dim = dim;
   p.training_size = f.params.sq8_training_size;
@@ -492,15 +510,17 @@ inline sq8_parts read_sq8_parts(byte_reader& r, const header_fields& f) {
       if (p.step[i] < 0 || !std::isfinite(double{p.lo[i]} + 255.0 * p.step[i]) ||
           std::abs(double{p.lo[i]} + 255.0 * p.step[i]) > std::numeric_limits<float>::max())
         corrupt("SQ8 range of dimension " + std::to_string(i) + " is invalid");
-    p.codes = read_array<std::uint8_t>(r, tag_codes, "SQC_", cells);
+    p.codes = read_rows<std::uint8_t>(r, tag_codes, "SQC_", f.count, dim);
     if (f.params.metric_kind != metric::ip) {
       // Norms are derived from finite codes but may overflow a float: |x̂ - lo|² of components
       // near 1e20 (l2) or 1/|x̂| of tiny ones (cosine) is +inf in a valid index, so +inf is kept.
       const bool relative = f.params.metric_kind == metric::l2 && f.minor >= 1;
-      p.norms = relative ? read_array<float>(r, tag_l2_norms, "SQD_", f.count)
-                         : read_array<float>(r, tag_norms, "SQN_", f.count);
-      for (float x : p.norms)
-        if (std::isnan(x) || x < 0) corrupt("NaN or negative norm in SQN_/SQD_");
+      p.norms = relative ? read_rows<float>(r, tag_l2_norms, "SQD_", f.count, 1)
+                         : read_rows<float>(r, tag_norms, "SQN_", f.count, 1);
+      p.norms.for_each_span([](std::span<const float> s) {
+        for (float x : s)
+          if (std::isnan(x) || x < 0) corrupt("NaN or negative norm in SQN_/SQD_");
+      });
       // 1.0 stored |x̂|² under l2: from_parts() recomputes the range-relative form from the codes.
       if (f.params.metric_kind == metric::l2 && !relative) p.norms.clear();
     }
@@ -539,11 +559,9 @@ index load_metric(byte_reader& r, const header_fields& f) {
     expect_end(r);
     return assemble(f, std::move(common), sq8_store<M>::from_parts(std::move(parts)));
   }
-  const auto rows = read_f32_rows(r, f);
+  auto rows = read_f32_rows(r, f);
   expect_end(r);
-  f32_store<M> store(f.params.dim);
-  store.assign(rows);
-  return assemble(f, std::move(common), std::move(store));
+  return assemble(f, std::move(common), f32_store<M>(f.params.dim, std::move(rows)));
 }
 
 }  // namespace detail

@@ -321,11 +321,15 @@ class basic_index {
     }
   }
 
-  /// Room for n more vectors, growing by at least half so that many small batches do not copy
-  /// everything each time (one big batch on an empty index, or after reserve(), gets exactly n).
+  /// Room for n more vectors. The store and the link lists grow in blocks, which copies nothing, so
+  /// they get exactly what the batch needs; the per-node arrays (ids, levels, counts) re-allocate,
+  /// so they grow by at least half and many small batches do not copy them each time.
   void reserve_more(std::size_t n) {
-    const std::size_t have = state_.slot_ids.size(), room = state_.slot_ids.capacity();
-    if (have + n > room) reserve(std::max(have + n, room + room / 2));
+    const std::size_t want = state_.slot_ids.size() + n;
+    state_.store.reserve(want);
+    state_.links.reserve(want);
+    detail::grow_to(state_.slot_ids, want);
+    ids_.reserve(state_.slot_ids.capacity());
   }
 
   /// Tombstones `id`: errc::unknown_id if it never existed (or was compacted away),

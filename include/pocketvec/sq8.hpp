@@ -43,6 +43,7 @@
 #include <span>
 #include <vector>
 
+#include "blocks.hpp"
 #include "config.hpp"
 #include "error.hpp"
 #include "kernels/kernels.hpp"
@@ -50,6 +51,15 @@
 #include "storage.hpp"
 
 namespace pocketvec::inline POCKETVEC_ABI {
+
+/// Rows to read by index: a flat array of rows, or a store's blocks (one non-template type, so the
+/// cold training code exists once).
+struct sq8_rows {
+  const float* flat = nullptr;
+  const row_blocks<float>* blocks = nullptr;
+  std::size_t dim = 0;
+  const float* operator()(std::size_t r) const noexcept { return blocks ? blocks->row(r) : flat + r * dim; }
+};
 
 /// Per-dimension affine u8 quantizer. All arithmetic in double, so ranges near ±FLT_MAX neither
 /// overflow nor produce NaN.
@@ -66,12 +76,13 @@ class sq8_quantizer {
   /// value would clamp to it. It gets a range around its value instead (code 127 decodes to it),
   /// reaching as far to either side as the largest of: the median range of the dimensions that do
   /// vary, the largest |value| in the rows, and 1.
-  void train(const float* rows, std::size_t n, std::size_t dim) {
+  void train(const float* rows, std::size_t n, std::size_t dim) { train(sq8_rows{rows, nullptr, dim}, n, dim); }
+  POCKETVEC_NOINLINE void train(sq8_rows rows, std::size_t n, std::size_t dim) {
     POCKETVEC_ASSERT(n >= 1);
-    std::vector<double> lo(rows, rows + dim), hi(rows, rows + dim);
+    std::vector<double> lo(rows(0), rows(0) + dim), hi(rows(0), rows(0) + dim);
     for (std::size_t r = 1; r < n; ++r)
       for (std::size_t i = 0; i < dim; ++i) {
-        const double v = rows[r * dim + i];
+        const double v = rows(r)[i];
         lo[i] = std::min(lo[i], v);
         hi[i] = std::max(hi[i], v);
       }
@@ -166,10 +177,10 @@ struct sq8_parts {
   std::size_t training_size = 1000;
   bool rerank = false;
   bool trained = false;
-  std::vector<float> lo, step;      // dim each, when trained
-  std::vector<std::uint8_t> codes;  // size() * dim, when trained
-  std::vector<float> norms;         // size(), when trained and the metric is not ip; empty: recompute
-  std::vector<float> raw;           // size() * dim, when untrained or rerank
+  std::vector<float> lo, step;       // dim each, when trained
+  row_blocks<std::uint8_t> codes;    // size() rows of dim, when trained
+  row_blocks<float> norms;           // size() rows of 1, when trained and the metric is not ip; empty: recompute
+  row_blocks<float> raw;             // size() rows of dim, when untrained or rerank
   std::uint64_t encoded = 0;        // components encoded since training
   std::uint64_t clamped = 0;        // of those, clamped to the trained range
 };
@@ -261,30 +272,34 @@ inline float sq8_norm_term(const sq8_quantizer& q, metric m, const std::uint8_t*
 }
 
 /// Training's heavy part, one copy for every store: encodes `count` vectors with `q` into `codes`
-/// (and, unless ip, their norm terms into `norms`), each vector from its f32 row in `raw` when given,
-/// else decoded from `old_codes` with `old_q`. Room for `room` rows is asked for, best effort.
-/// Returns how many components clamped. May throw std::bad_alloc; changes only its outputs.
+/// (and, unless ip, their norm terms into `norms`; both empty, of stride dim and 1), each vector
+/// from its f32 row in `raw` when given, else decoded from `old_codes` with `old_q`. Room for `room`
+/// rows is asked for, best effort. Returns how many components clamped. May throw std::bad_alloc;
+/// changes only its outputs.
 POCKETVEC_NOINLINE inline std::uint64_t sq8_encode_all(const sq8_quantizer& q, metric m, std::size_t count,
-                                                       const float* raw, const sq8_quantizer& old_q,
-                                                       const std::uint8_t* old_codes, std::size_t room,
-                                                       std::vector<std::uint8_t>& codes,
-                                                       std::vector<float>& norms) {
+                                                       const row_blocks<float>* raw, const sq8_quantizer& old_q,
+                                                       const row_blocks<std::uint8_t>& old_codes, std::size_t room,
+                                                       row_blocks<std::uint8_t>& codes,
+                                                       row_blocks<float>& norms) {
   const std::size_t dim = q.dim();
   try {  // room for later appends is a convenience: never fail training for it
-    codes.reserve(room * dim);
+    codes.reserve(room);
     if (m != metric::ip) norms.reserve(room);
   } catch (const std::bad_alloc&) {
   }
-  codes.assign(count * dim, 0);
+  codes.reserve(count);
   if (m != metric::ip) norms.reserve(count);
   std::vector<float> row(raw ? 0 : dim);
   std::uint64_t clamped = 0;
   for (std::size_t s = 0; s < count; ++s) {
-    const float* v = raw ? raw + s * dim : row.data();
-    if (!raw) old_q.decode(old_codes + s * dim, row.data());
-    std::uint8_t* c = codes.data() + s * dim;
+    const float* v = raw ? raw->row(s) : row.data();
+    if (!raw) old_q.decode(old_codes.row(s), row.data());
+    std::uint8_t* c = codes.push_zero();
     clamped += q.encode(v, c);
-    if (m != metric::ip) norms.push_back(sq8_norm_term(q, m, c));
+    if (m != metric::ip) {
+      const float term = sq8_norm_term(q, m, c);
+      norms.push_back(&term);
+    }
   }
   return clamped;
 }
@@ -312,7 +327,7 @@ class sq8_store {
   sq8_store() = default;
   /// training_size >= 1: the store trains itself when that many vectors have been appended.
   sq8_store(std::size_t dim, std::size_t training_size, bool rerank)
-      : dim_(dim), training_size_(training_size), rerank_(rerank) {}
+      : dim_(dim), training_size_(training_size), rerank_(rerank), codes_(dim), raw_(dim), undo_raw_(dim) {}
 
   /// Adopts persisted parts; the caller (the loader) has checked their sizes and values. Norms
   /// left empty (files that stored them in another form) are recomputed from the codes.
@@ -320,12 +335,12 @@ class sq8_store {
     sq8_store s(p.dim, p.training_size, p.rerank);
     s.trained_ = p.trained;
     if (p.trained) s.q_ = sq8_quantizer(std::move(p.lo), std::move(p.step));
-    s.codes_ = std::move(p.codes);
-    s.norms_ = std::move(p.norms);
-    s.raw_ = std::move(p.raw);
+    adopt(s.codes_, std::move(p.codes));
+    adopt(s.norms_, std::move(p.norms));
+    adopt(s.raw_, std::move(p.raw));
     s.encoded_ = p.encoded;
     s.clamped_ = p.clamped;
-    s.count_ = s.trained_ ? (s.dim_ ? s.codes_.size() / s.dim_ : 0) : (s.dim_ ? s.raw_.size() / s.dim_ : 0);
+    s.count_ = s.trained_ ? s.codes_.size() : s.raw_.size();
     if constexpr (M != metric::ip)
       if (s.trained_) s.check_norms();
     s.ready_cache();
@@ -352,22 +367,22 @@ class sq8_store {
   std::uint64_t encoded_components() const noexcept { return encoded_; }
   std::uint64_t clamped_components() const noexcept { return clamped_; }
 
-  // Raw arrays, for serialization.
-  std::span<const std::uint8_t> codes() const noexcept { return codes_; }
-  std::span<const float> norms() const noexcept { return norms_; }
-  std::span<const float> raw() const noexcept { return raw_; }
+  // The arrays, for serialization.
+  const row_blocks<std::uint8_t>& codes() const noexcept { return codes_; }
+  const row_blocks<float>& norms() const noexcept { return norms_; }
+  const row_blocks<float>& raw() const noexcept { return raw_; }
 
   void reserve(std::size_t n) {
     if (trained_) {
-      codes_.reserve(n * dim_);
+      codes_.reserve(n);
       if constexpr (M != metric::ip) norms_.reserve(n);
     }
     // Untrained and not re-ranking, the f32 rows are freed after training_size of them: reserving
     // room for all n would make a bulk load peak at the f32 index's size (WASM memory never shrinks).
     if (rerank_)
-      raw_.reserve(n * dim_);
+      raw_.reserve(n);
     else if (!trained_)
-      raw_.reserve(std::min(n, training_size_) * dim_);
+      raw_.reserve(std::min(n, training_size_));
     reserved_ = std::max(reserved_, n);
   }
 
@@ -375,32 +390,33 @@ class sq8_store {
   slot_t append(const float* v) {
     const auto slot = static_cast<slot_t>(count_);
     if (!trained_) {
-      detail::grow_to(raw_, raw_.size() + dim_);
-      raw_.insert(raw_.end(), v, v + dim_);
+      raw_.push_back(v);
       ++count_;
       if (count_ >= training_size_) {
         try {
-          train_on(raw_.data(), count_);
+          train_on(sq8_rows{nullptr, &raw_, dim_}, count_);
         } catch (...) {
           --count_;
-          raw_.resize(count_ * dim_);
+          raw_.truncate(count_);
           throw;
         }
       }
       return slot;
     }
-    detail::grow_to(codes_, codes_.size() + dim_);
-    if constexpr (M != metric::ip) detail::grow_to(norms_, count_ + 1);
-    if (rerank_) detail::grow_to(raw_, raw_.size() + dim_);
+    codes_.reserve(count_ + 1);
+    if constexpr (M != metric::ip) norms_.reserve(count_ + 1);
+    if (rerank_) raw_.reserve(count_ + 1);
     // Nothing below allocates.
-    if (rerank_) raw_.insert(raw_.end(), v, v + dim_);
-    codes_.resize(codes_.size() + dim_);
-    std::uint8_t* c = codes_.data() + count_ * dim_;
+    if (rerank_) raw_.push_back(v);
+    std::uint8_t* c = codes_.push_zero();
     // Saturating: a file may hold any counts (clamped <= encoded is what the loader checks).
     const std::uint64_t top = ~std::uint64_t{0};
     encoded_ = encoded_ > top - dim_ ? top : encoded_ + dim_;
     clamped_ = std::min(encoded_, clamped_ + std::min<std::uint64_t>(q_.encode(v, c), top - clamped_));
-    if constexpr (M != metric::ip) norms_.push_back(detail::sq8_norm_term(q_, M, c));
+    if constexpr (M != metric::ip) {
+      const float term = detail::sq8_norm_term(q_, M, c);
+      norms_.push_back(&term);
+    }
     ++count_;
     return slot;
   }
@@ -411,30 +427,30 @@ class sq8_store {
   void rollback(store_mark m) noexcept {
     if (trained_ && !m.trained) {
       if (!rerank_) raw_.swap(undo_raw_);  // the rows the training freed
-      std::vector<std::uint8_t>().swap(codes_);
-      std::vector<float>().swap(norms_);
+      codes_.clear();
+      norms_.clear();
       q_ = sq8_quantizer();
       trained_ = false;
     }
     count_ = m.count;
     if (trained_) {
-      codes_.resize(count_ * dim_);
-      if constexpr (M != metric::ip) norms_.resize(count_);
+      codes_.truncate(count_);
+      norms_.truncate(count_);
     }
-    if (!trained_ || rerank_) raw_.resize(count_ * dim_);
+    if (!trained_ || rerank_) raw_.truncate(count_);
     encoded_ = m.encoded;
     clamped_ = m.clamped;
     cached_ = no_slot;
   }
 
   /// Frees the f32 rows an automatic training kept for rollback().
-  void settle() noexcept { std::vector<float>().swap(undo_raw_); }
+  void settle() noexcept { undo_raw_.clear(); }
 
   /// Trains the ranges on `n` rows (flat, checked by the caller) and re-encodes every vector held:
   /// from its f32 row when the store has one (untrained, or re-rank), else from its decoded codes
   /// (so a component clamped before stays clamped). Strong: on a throw nothing changed.
   void train(const float* rows, std::size_t n) {
-    train_on(rows, n);
+    train_on(sq8_rows{rows, nullptr, dim_}, n);
     settle();
   }
 
@@ -474,9 +490,9 @@ class sq8_store {
     // (norm terms are finite, or +inf under l2 only); the float result may be ±inf, never NaN.
     const double dot = q.unit * Kernels::dot_i16_u8(q.w.data(), code_row(s), dim_);
     if constexpr (M == metric::l2) {
-      return static_cast<float>(std::max(0.0, q.norm2 - 2.0 * dot + double{norms_[s]}));
+      return static_cast<float>(std::max(0.0, q.norm2 - 2.0 * dot + double{*norms_.row(s)}));
     } else if constexpr (M == metric::cosine) {
-      return static_cast<float>(1.0 - (q.bias + dot) * double{norms_[s]});
+      return static_cast<float>(1.0 - (q.bias + dot) * double{*norms_.row(s)});
     } else {
       return static_cast<float>(-(q.bias + dot));
     }
@@ -531,27 +547,38 @@ class sq8_store {
     out.count_ = keep.size();
     out.encoded_ = encoded_;
     out.clamped_ = clamped_;
+    if (trained_) {
+      out.codes_.reserve(keep.size());
+      if constexpr (M != metric::ip) out.norms_.reserve(keep.size());
+    }
+    if (!trained_ || rerank_) out.raw_.reserve(keep.size());
     for (slot_t s : keep) {
       if (trained_) {
-        out.codes_.insert(out.codes_.end(), code_row(s), code_row(s) + dim_);
-        if constexpr (M != metric::ip) out.norms_.push_back(norms_[s]);
+        out.codes_.push_back(code_row(s));
+        if constexpr (M != metric::ip) out.norms_.push_back(norms_.row(s));
       }
-      if (!trained_ || rerank_) out.raw_.insert(out.raw_.end(), raw_row(s), raw_row(s) + dim_);
+      if (!trained_ || rerank_) out.raw_.push_back(raw_row(s));
     }
     out.ready_cache();
     return out;
   }
 
   std::size_t memory_bytes() const noexcept {
-    return codes_.capacity() + (norms_.capacity() + raw_.capacity() + undo_raw_.capacity()) * sizeof(float) +
+    return codes_.memory_bytes() + norms_.memory_bytes() + raw_.memory_bytes() + undo_raw_.memory_bytes() +
            2 * q_.dim() * sizeof(float) + cached_row_.capacity() * sizeof(float) +
            cached_query_.w.capacity() * sizeof(std::int16_t) + cached_query_.scratch.capacity() * sizeof(float);
   }
 
  private:
-  const float* raw_row(slot_t s) const noexcept { return raw_.data() + std::size_t{s} * dim_; }
-  const std::uint8_t* code_row(slot_t s) const noexcept {
-    return codes_.data() + std::size_t{s} * dim_;
+  const float* raw_row(slot_t s) const noexcept { return raw_.row(s); }
+  const std::uint8_t* code_row(slot_t s) const noexcept { return codes_.row(s); }
+
+  /// Takes loaded rows; empty parts (a store with nothing in that array) keep the store's strides.
+  template <class T>
+  static void adopt(row_blocks<T>& to, row_blocks<T>&& from) {
+    if (from.empty()) return;
+    POCKETVEC_ASSERT(from.stride() == to.stride());
+    to = std::move(from);
   }
 
   /// Norm terms are derived data: recomputed from the codes when absent (1.0 files under l2), else
@@ -561,13 +588,15 @@ class sq8_store {
     if (norms_.size() != count_) {
       norms_.clear();
       norms_.reserve(count_);
-      for (std::size_t r = 0; r < count_; ++r)
-        norms_.push_back(detail::sq8_norm_term(q_, M, code_row(static_cast<slot_t>(r))));
+      for (std::size_t r = 0; r < count_; ++r) {
+        const float term = detail::sq8_norm_term(q_, M, code_row(static_cast<slot_t>(r)));
+        norms_.push_back(&term);
+      }
       return;
     }
     for (std::size_t r = 0; r < count_; ++r) {
       const double want = detail::sq8_norm_term(q_, M, code_row(static_cast<slot_t>(r)));
-      const double got = norms_[r];
+      const double got = *norms_.row(r);
       if (!(got == want || std::abs(got - want) <= 1e-5 * std::max(std::abs(want), 1e-30)))
         detail::fail(errc::corrupt_data, "corrupt index bytes: SQ8 norm of slot " + std::to_string(r) +
                                              " does not match its codes");
@@ -586,14 +615,14 @@ class sq8_store {
 
   /// Trains on `rows` and re-encodes everything held. Strong; the f32 rows training frees are kept
   /// in undo_raw_ for rollback() until settle().
-  void train_on(const float* rows, std::size_t n) {
+  void train_on(sq8_rows rows, std::size_t n) {
     sq8_quantizer q;
     q.train(rows, n, dim_);
-    std::vector<std::uint8_t> codes;
-    std::vector<float> norms;
+    row_blocks<std::uint8_t> codes(dim_);
+    row_blocks<float> norms;
     const bool from_codes = trained_ && !rerank_;  // retraining: the codes are all there is
-    const std::uint64_t clamped = detail::sq8_encode_all(q, M, count_, from_codes ? nullptr : raw_.data(), q_,
-                                                         codes_.data(), std::max(count_, reserved_), codes, norms);
+    const std::uint64_t clamped = detail::sq8_encode_all(q, M, count_, from_codes ? nullptr : &raw_, q_,
+                                                         codes_, std::max(count_, reserved_), codes, norms);
     std::vector<float> cache_row(dim_), cache_scratch(dim_);
     std::vector<std::int16_t> cache_w(dim_);
     // Commit: nothing below throws.
@@ -620,11 +649,11 @@ class sq8_store {
   bool trained_ = false;
   std::size_t count_ = 0;
   sq8_quantizer q_;
-  std::vector<std::uint8_t> codes_;
+  row_blocks<std::uint8_t> codes_;  // dim per vector
   std::size_t reserved_ = 0;  // the largest reserve() asked for: codes_ get it once trained
-  std::vector<float> norms_;  // per vector: |x̂ - lo|² (l2), 1/|x̂| (cosine), none (ip)
-  std::vector<float> raw_;    // f32 rows: all of them before training, or in re-rank mode
-  std::vector<float> undo_raw_;  // the rows an automatic training freed, until settle()
+  row_blocks<float> norms_;   // per vector: |x̂ - lo|² (l2), 1/|x̂| (cosine), none (ip)
+  row_blocks<float> raw_;     // f32 rows: all of them before training, or in re-rank mode
+  row_blocks<float> undo_raw_;  // the rows an automatic training freed, until settle()
   std::uint64_t encoded_ = 0, clamped_ = 0;  // components since training; clamped ones
   // distance_between's cache: the last `a`, decoded and prepared.
   mutable slot_t cached_ = no_slot;

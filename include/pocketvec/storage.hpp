@@ -1,6 +1,7 @@
 // pocketvec/storage.hpp — where vectors live, and how a distance to them is computed.
 //
-// A store is a contiguous, fixed-stride array of vectors addressed by slot (0 .. size()-1). The
+// A store is a fixed-stride array of vectors addressed by slot (0 .. size()-1), held in blocks that
+// never move (blocks.hpp: growing copies nothing, so a WASM heap keeps no second copy). The
 // HNSW graph knows nothing about vectors or metrics: it asks the store it is instantiated with for
 // distances, through a prepared query (set once per search or insert, reused for every distance).
 // Stores never validate user input: the index facade has checked dimension and finiteness and,
@@ -20,6 +21,7 @@
 #include <span>
 #include <vector>
 
+#include "blocks.hpp"
 #include "config.hpp"
 #include "error.hpp"
 #include "kernels/kernels.hpp"
@@ -94,20 +96,23 @@ class f32_store {
   };
 
   f32_store() = default;
-  explicit f32_store(std::size_t dim) : dim_(dim) {}
+  explicit f32_store(std::size_t dim) : dim_(dim), rows_(dim) {}
+  /// Adopts loaded rows (stride dim).
+  f32_store(std::size_t dim, row_blocks<float>&& rows) : dim_(dim), rows_(std::move(rows)) {
+    POCKETVEC_ASSERT(rows_.stride() == dim);
+  }
 
   std::size_t dim() const noexcept { return dim_; }
-  std::size_t size() const noexcept { return dim_ == 0 ? 0 : data_.size() / dim_; }
-  void reserve(std::size_t n) { data_.reserve(n * dim_); }
+  std::size_t size() const noexcept { return rows_.size(); }
+  void reserve(std::size_t n) { rows_.reserve(n); }
 
   slot_t append(const float* v) {
     const auto slot = static_cast<slot_t>(size());
-    detail::grow_to(data_, data_.size() + dim_);
-    data_.insert(data_.end(), v, v + dim_);
+    rows_.push_back(v);
     return slot;
   }
   store_mark mark() const noexcept { return {size(), false, 0, 0}; }
-  void rollback(store_mark m) noexcept { data_.resize(m.count * dim_); }
+  void rollback(store_mark m) noexcept { rows_.truncate(m.count); }
   void settle() noexcept {}
 
   void prepare(query_type& q, const float* v) const noexcept { q.v = v; }
@@ -136,18 +141,16 @@ class f32_store {
     return out;
   }
 
-  std::size_t memory_bytes() const noexcept { return data_.capacity() * sizeof(float); }
+  std::size_t memory_bytes() const noexcept { return rows_.memory_bytes(); }
 
-  /// Raw rows, slot-major (for serialization).
-  std::span<const float> raw() const noexcept { return data_; }
-  /// Replaces the contents with `rows` (size a multiple of dim()); for loading.
-  void assign(std::span<const float> rows) { data_.assign(rows.begin(), rows.end()); }
+  /// The rows, slot-major (for serialization).
+  const row_blocks<float>& rows() const noexcept { return rows_; }
 
-  const float* row(slot_t s) const noexcept { return data_.data() + std::size_t{s} * dim_; }
+  const float* row(slot_t s) const noexcept { return rows_.row(s); }
 
  private:
   std::size_t dim_ = 0;
-  std::vector<float> data_;
+  row_blocks<float> rows_;
 };
 
 }  // namespace pocketvec::POCKETVEC_ABI

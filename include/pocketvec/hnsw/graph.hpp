@@ -1,14 +1,15 @@
 // pocketvec/hnsw/graph.hpp — HNSW topology: levels and neighbour lists, nothing else.
 //
-// The graph knows slots, not vectors or distances. Layout (links bit-packed, see packed_slots.hpp):
-//   level 0     one packed array, m0() entries per node, plus a u16 count per node
-//   levels >= 1 only for nodes that have them: per node `level` blocks of m() entries in one shared
-//               packed pool plus a u8 count per block, found through upper_block_[node]
+// The graph knows slots, not vectors or distances. Layout (links bit-packed in blocks that never
+// move, see packed_lists.hpp):
+//   level 0     one list of m0() entries per node, plus a u16 count per node
+//   levels >= 1 only for nodes that have them: per node `level` lists of m() entries in one shared
+//               pool plus a u8 count per list, found through upper_block_[node]
 // Every link array uses the same width, bit_width(size() - 1) or wider if reserve() asked for
 // more; add_node() widens them when the next slot would not fit.
 // Invariants (checked by validate()): every count <= its capacity; every neighbour < size(), never the
 // node itself, and present at that level; the entry point has the maximum level.
-// Depends on config.hpp, error.hpp and packed_slots.hpp only.
+// Depends on config.hpp, error.hpp and packed_lists.hpp only.
 #pragma once
 
 #include "../abi.hpp"
@@ -22,14 +23,14 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
-#include "packed_slots.hpp"
+#include "packed_lists.hpp"
 
 namespace pocketvec::inline POCKETVEC_ABI {
 
 class graph {
  public:
   graph() = default;
-  explicit graph(std::size_t m) : m_(m), m0_(2 * m) {}
+  explicit graph(std::size_t m) : m_(m), m0_(2 * m), links0_(2 * m), upper_(m) {}
 
   std::size_t m() const noexcept { return m_; }
   std::size_t m0() const noexcept { return m0_; }
@@ -39,12 +40,14 @@ class graph {
   int top_level() const noexcept { return top_level_; }
   int level(slot_t s) const noexcept { return levels_[s]; }
 
+  /// Room for n nodes: exactly n lists (blocks copy nothing when they grow); the per-node arrays,
+  /// which re-allocate, by at least half.
   void reserve(std::size_t n) {
     fit_slots(n);
-    levels_.reserve(n);
-    count0_.reserve(n);
-    links0_.reserve(n * m0_);
-    upper_block_.reserve(n);
+    detail::grow_to(levels_, n);
+    detail::grow_to(count0_, n);
+    links0_.reserve(n);
+    detail::grow_to(upper_block_, n);
   }
 
   /// Grows every array, if needed, so that add_node(level) and any set_neighbors() after it
@@ -56,8 +59,8 @@ class graph {
     detail::grow_to(count0_, n);
     detail::grow_to(upper_block_, n);
     detail::grow_to(upper_count_, blocks);
-    links0_.make_room(n * m0_);
-    upper_.make_room(blocks * m_);
+    links0_.make_room(n);
+    upper_.make_room(blocks);
   }
 
   /// What truncate() returns to: the graph as it was when mark() was called.
@@ -73,10 +76,10 @@ class graph {
   void truncate(const mark_type& m) noexcept {
     levels_.resize(m.nodes);
     count0_.resize(m.nodes);
-    links0_.truncate(m.nodes * m0_);
+    links0_.truncate(m.nodes);
     upper_block_.resize(m.nodes);
     upper_count_.resize(m.blocks);
-    upper_.truncate(m.blocks * m_);
+    upper_.truncate(m.blocks);
     entry_ = m.entry;
     top_level_ = m.top;
   }
@@ -89,10 +92,10 @@ class graph {
     fit_slots(size() + 1);
     levels_.push_back(static_cast<std::uint8_t>(level));
     count0_.push_back(0);
-    links0_.resize(links0_.size() + m0_);
+    links0_.resize(std::size_t{s} + 1);
     upper_block_.push_back(static_cast<std::uint32_t>(upper_count_.size()));
     upper_count_.resize(upper_count_.size() + static_cast<std::size_t>(level), 0);
-    upper_.resize(upper_count_.size() * m_);
+    upper_.resize(upper_count_.size());
     if (level > top_level_) {
       top_level_ = level;
       entry_ = s;
@@ -103,9 +106,9 @@ class graph {
   std::size_t capacity(int level) const noexcept { return level == 0 ? m0_ : m_; }
 
   slot_list neighbors(slot_t s, int level) const noexcept {
-    if (level == 0) return {links0_, std::size_t{s} * m0_, count0_[s]};
+    if (level == 0) return links0_.list(s, count0_[s]);
     const std::size_t b = upper_block(s, level);
-    return {upper_, b * m_, upper_count_[b]};
+    return upper_.list(b, upper_count_[b]);
   }
 
   /// Copies the list into `out` (insertion works on a plain copy, then writes it back).
@@ -117,21 +120,17 @@ class graph {
 
   POCKETVEC_NOINLINE void set_neighbors(slot_t s, int level, std::span<const slot_t> nbrs) noexcept {
     POCKETVEC_ASSERT(nbrs.size() <= capacity(level));
-    std::size_t first = 0;
-    packed_slots* links = &links0_;
     if (level == 0) {
-      first = std::size_t{s} * m0_;
       count0_[s] = static_cast<std::uint16_t>(nbrs.size());
+      links0_.set(s, nbrs);
     } else {
       const std::size_t b = upper_block(s, level);
-      first = b * m_;
       upper_count_[b] = static_cast<std::uint8_t>(nbrs.size());
-      links = &upper_;
+      upper_.set(b, nbrs);
     }
-    for (slot_t t : nbrs) links->set(first++, t);
   }
 
-  /// Bits per stored link (see packed_slots.hpp).
+  /// Bits per stored link (see packed_lists.hpp).
   unsigned link_bits() const noexcept { return links0_.bits(); }
 
   /// Memory held, in bytes (capacities, not sizes).
@@ -175,7 +174,7 @@ class graph {
 
   /// Widens the link arrays, if needed, so that every slot below n fits.
   POCKETVEC_NOINLINE void fit_slots(std::size_t n) {
-    const unsigned bits = packed_slots::bits_for(n);
+    const unsigned bits = packed_lists::bits_for(n);
     // Each array on its own: if the second widen throws, the first stays valid (and wide).
     if (bits > links0_.bits()) links0_.widen(bits);
     if (bits > upper_.bits()) upper_.widen(bits);
@@ -185,10 +184,10 @@ class graph {
   std::size_t m0_ = 32;
   std::vector<std::uint8_t> levels_;
   std::vector<std::uint16_t> count0_;
-  packed_slots links0_;
+  packed_lists links0_{32};
   std::vector<std::uint32_t> upper_block_;   // per node: index of its level-1 block
   std::vector<std::uint8_t> upper_count_;    // per block: neighbours in it (<= m <= 128)
-  packed_slots upper_;                       // m entries per block
+  packed_lists upper_{16};                   // m entries per list
   slot_t entry_ = no_slot;
   int top_level_ = -1;
 };

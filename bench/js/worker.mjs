@@ -97,6 +97,7 @@ async function main() {
   out.memory = {
     libReported: adapter.memoryBytes ? adapter.memoryBytes() : null,
     libReportedNote: adapter.memoryNote ?? null,
+    libDetail: adapter.memoryDetail ? adapter.memoryDetail() : null,
     wasmHeapGrowth: wasmBefore !== null && wasmAfter !== null ? wasmAfter - wasmBefore : null,
     wasmHeapTotal: wasmAfter,
     jsHeapGrowth: jsAfter.heapUsed - jsBefore.heapUsed,

@@ -1,6 +1,6 @@
 // Registry of library adapters. Each module exports createAdapter() resolving to
 // { name, version, configs(meta), build(data, rows, dim, opts, prepared), search(q, k) -> row ids,
-//   prepare?, setEf?, efAtBuild?, exact?, serializedBytes?, memoryBytes?, wasmMemoryBytes?, bundleFiles,
+//   prepare?, setEf?, efAtBuild?, exact?, serializedBytes?, memoryBytes?, memoryDetail?, wasmMemoryBytes?, bundleFiles,
 //   dispose }.
 // Loading happens in the per-library worker process, so one library's heap never shows in another's figures.
 export const LIBS = {

@@ -3,8 +3,10 @@
 // (build it with `npm run build:wasm` in js/). POCKETVEC_JS=/abs/path/to/node.js overrides the entry.
 // API used: await Index.create({ dim, metric, quantization, m, efConstruction, seed, sq8Rerank }),
 // insertBatch(Float32Array) -> Uint32Array ids, search(q, k, { ef }) -> [{ id, distance }],
-// memoryBytes, toBytes() -> Uint8Array, dispose(). Options left out take the package defaults
-// (m=16, efConstruction=200, efSearch=64, seed=42).
+// memoryBytes, memory(), toBytes() -> Uint8Array, dispose(). Options left out take the package defaults
+// (m=16, efConstruction=200, efSearch=64, seed=42). The `*-b1000` configs build through insertBatch
+// calls of 1000 rows, as an app streaming its data in would; the others make one insertBatch call
+// of every row, which reserves room for all of them first (a different growth path: issue 16).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,6 +25,9 @@ export function configs() {
     { label: 'sq8', params: { m: 16, efConstruction: 200, quantization: 'sq8' }, note: 'SQ8, m=16, efConstruction=200', sweep: true },
     // Keeps the f32 rows as well and re-scores the ef candidates exactly: more memory than f32 alone.
     { label: 'sq8-rerank', params: { m: 16, efConstruction: 200, quantization: 'sq8', sq8Rerank: true }, note: 'SQ8 with exact re-rank (f32 rows kept), m=16, efConstruction=200', sweep: true },
+    // matched and sq8 again, the rows in the same order, but grown 1000 rows at a time.
+    { label: 'matched-b1000', params: { m: 16, efConstruction: 200, batchRows: 1000 }, note: 'f32, m=16, efConstruction=200, insertBatch of 1000 rows at a time (no reserve)' },
+    { label: 'sq8-b1000', params: { m: 16, efConstruction: 200, quantization: 'sq8', batchRows: 1000 }, note: 'SQ8, m=16, efConstruction=200, insertBatch of 1000 rows at a time (no reserve)' },
   ];
 }
 
@@ -66,7 +71,11 @@ export async function createAdapter() {
       if (opts.sq8Rerank !== undefined) params.sq8Rerank = opts.sq8Rerank;
       index = await Index.create(params);
       ef = opts.ef ?? 0;
-      const ids = index.insertBatch(data.subarray(0, rows * dim));
+      const step = opts.batchRows ?? rows;
+      const ids = new Uint32Array(rows);
+      for (let first = 0; first < rows; first += step) {
+        ids.set(index.insertBatch(data.subarray(first * dim, Math.min(rows, first + step) * dim)), first);
+      }
       n = rows;
       rowOf = null;
       for (let i = 0; i < ids.length; i++) {
@@ -90,6 +99,8 @@ export async function createAdapter() {
     serializedNote: 'toBytes() length',
     memoryBytes: () => index.memoryBytes,
     memoryNote: 'index.memoryBytes',
+    // { indexBytes, heapBytes, heapUsedBytes } where the package has index.memory() (8ccb7fa on).
+    memoryDetail: () => index.memory?.() ?? null,
     size: () => n,
     dispose() {
       if (index) index.dispose();

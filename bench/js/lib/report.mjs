@@ -16,6 +16,12 @@ const fmtRecall = (v) => (v === undefined ? '—' : v.toFixed(4));
 const fmtS = (v) => (v === undefined ? '—' : v.toFixed(2));
 const row = (cells) => `| ${cells.join(' | ')} |`;
 
+/** The module's whole WebAssembly memory over the library's own figure, when it has both. */
+export function heapOverLib(memory) {
+  if (!memory?.wasmHeapTotal || !memory.libReported) return '—';
+  return `${(memory.wasmHeapTotal / memory.libReported).toFixed(2)}x`;
+}
+
 /** Every measured (config, ef) point of a result, with the build time that produced it. */
 export function points(r) {
   if (!r.atDefault) return [];
@@ -54,11 +60,13 @@ export function renderMarkdown(run) {
     out.push('Rows were measured in separate runs on this machine (merged with --merge); each configuration below gives its start time (UTC) and the 1-minute load average then.');
   }
   out.push('');
-  out.push(row(['Library', 'Config', 'Build (s)', 'ef', 'p50 (µs)', 'p95 (µs)', 'p99 (µs)', 'p99.9 (µs)', 'QPS', `Recall@${p.k}`, 'Index memory (lib)', 'Wasm heap: growth (total)', 'Serialized']));
-  out.push(row(Array(13).fill('---')));
+  // What the library says it holds, then what the page pays for it: the module's whole WebAssembly
+  // memory (its high-water mark: it never shrinks), and the ratio of the two.
+  out.push(row(['Library', 'Config', 'Build (s)', 'ef', 'p50 (µs)', 'p95 (µs)', 'p99 (µs)', 'p99.9 (µs)', 'QPS', `Recall@${p.k}`, 'Index memory (lib)', 'Wasm heap: growth (total)', 'Wasm total / lib', 'Serialized']));
+  out.push(row(Array(14).fill('---')));
   for (const r of run.results) {
     if (!r.atDefault) {
-      out.push(row([`${r.lib}${r.version ? ` ${r.version}` : ''}`, r.config, `failed: ${(r.error ?? 'no result').replace(/\|/g, '/').slice(0, 160)}`, ...Array(10).fill('')]));
+      out.push(row([`${r.lib}${r.version ? ` ${r.version}` : ''}`, r.config, `failed: ${(r.error ?? 'no result').replace(/\|/g, '/').slice(0, 160)}`, ...Array(11).fill('')]));
       continue;
     }
     const a = r.atDefault;
@@ -76,6 +84,7 @@ export function renderMarkdown(run) {
         fmtRecall(a.recall),
         fmtBytes(r.memory?.libReported),
         r.memory?.wasmHeapTotal ? `${fmtBytes(r.memory.wasmHeapGrowth)} (${fmtBytes(r.memory.wasmHeapTotal)})` : '—',
+        heapOverLib(r.memory),
         r.serializedBytes !== null && r.serializedBytes !== undefined ? fmtBytes(r.serializedBytes) : r.serializedError ? 'failed' : '—',
       ]),
     );

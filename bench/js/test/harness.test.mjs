@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { generateSynthetic, mulberry32, normalizeRows, readIdxImages } from '../lib/data.mjs';
 import { bruteForceTopK, exactDistance, recallAtK } from '../lib/groundtruth.mjs';
-import { bestAtRecall } from '../lib/report.mjs';
+import { bestAtRecall, heapOverLib, renderMarkdown } from '../lib/report.mjs';
 import { median, percentile, summarizePass } from '../lib/stats.mjs';
 import { renderSvg } from '../plot.mjs';
 
@@ -170,4 +170,28 @@ test('plot renders every successful series and skips failures', () => {
   assert.equal((svg.match(/<circle/g) ?? []).length, 2);
   assert.match(svg, /voy-search default \(exact\)/);
   assert.doesNotMatch(svg, /NaN/);
+});
+
+test('the main table puts the WebAssembly memory and its ratio next to the library\'s own figure', () => {
+  const MiB = 2 ** 20;
+  const run = {
+    dataset: { name: 't', n: 10, dim: 2, metric: 'l2' },
+    params: { queries: 1, warmup: 0, repeats: 1, k: 10 },
+    machine: { cpu: 'cpu', cores: 2, node: 'v20', nodeFlags: '--no-liftoff', loadAvgStart: [0, 0, 0] },
+    results: [
+      { lib: 'a', version: '1', config: 'own', atDefault: { ef: 10, recall: 1, p50: 1 }, memory: { libReported: 40 * MiB, wasmHeapGrowth: 90 * MiB, wasmHeapTotal: 106 * MiB } },
+      { lib: 'b', version: '1', config: 'none', atDefault: { ef: 10, recall: 1, p50: 1 }, memory: { libReported: null, wasmHeapGrowth: 8 * MiB, wasmHeapTotal: 24 * MiB } },
+      { lib: 'c', version: '1', config: 'x', error: 'boom' },
+    ],
+  };
+  const lines = renderMarkdown(run).split('\n').filter((l) => l.startsWith('| '));
+  const header = lines[0].split(' | ');
+  const lib = header.indexOf('Index memory (lib)');
+  assert.equal(header[lib + 1], 'Wasm heap: growth (total)');
+  assert.equal(header[lib + 2], 'Wasm total / lib');
+  const cells = (name) => lines.find((l) => l.startsWith(`| ${name} `)).split(' | ');
+  assert.deepEqual(cells('a').slice(lib, lib + 3), ['40.0 MiB', '90.0 MiB (106.0 MiB)', '2.65x']);
+  assert.deepEqual(cells('b').slice(lib, lib + 3), ['—', '8.0 MiB (24.0 MiB)', '—']);
+  for (const l of lines.slice(0, 5)) assert.equal(l.split(' | ').length, header.length, l);
+  assert.equal(heapOverLib(undefined), '—');
 });

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI stage for the browser demo: unit-tests the .npy/.fvecs parser, prepares the data and runs the demo's browser test (js/demo/test/run.mjs)
-# in Debian's chromium. Assumes scripts/deps.sh and `npm ci` in js/ have run; builds js/dist if it is missing.
-# Screenshot: $POCKETVEC_ARTIFACTS_DIR (default build/artifacts)/demo.png.
-# POCKETVEC_DEMO_N sets the number of images the test indexes (default 20000; the page's own default is all 70 000).
+# in Debian's chromium, firefox-esr and WebKitGTK (POCKETVEC_BROWSERS picks). Assumes scripts/deps.sh and `npm ci` in js/ have run;
+# builds js/dist if it is missing. Screenshots: $POCKETVEC_ARTIFACTS_DIR (default build/artifacts)/demo-<engine>.png.
+# POCKETVEC_DEMO_N sets the number of images the test indexes (default 20000 in chromium, 5000 in the others; the page's own default
+# is all 70 000).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)

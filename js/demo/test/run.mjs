@@ -1,43 +1,74 @@
-// Browser test of the demo: Debian's chromium driven by playwright-core (never downloads a browser).
-// Starts serve.mjs on a free port, opens the demo on a subset (?n=, default 20000; POCKETVEC_DEMO_N), and:
+// Browser test of the demo in each engine Debian ships (js/test/browser/engines.mjs: chromium and firefox-esr
+// through playwright-core, WebKitGTK through WebKitWebDriver; never downloads a browser). For each engine
+// ($POCKETVEC_BROWSERS, default all three) it starts serve.mjs on a free port, opens the demo on a subset
+// (?n=, default 20000 in chromium and 5000 in the others; POCKETVEC_DEMO_N sets all), and:
 //   waits for the worker's build (progress, insert rate) and the automatic save to IndexedDB;
 //   clicks 50+ random images and checks the average top-10 class agreement (query excluded) >= 0.7 and
 //   that a latency is shown; ticks SQ8 and checks its index is smaller; deletes a neighbour and checks it
 //   is gone from the results (in both indexes); compacts; saves; reloads, loads from IndexedDB and checks
 //   the results are identical; feeds a malformed .npy (clear error) and a valid .fvecs (ids + distances);
-//   no console errors and no request that leaves 127.0.0.1.
-// Screenshot: $POCKETVEC_ARTIFACTS_DIR (default build/artifacts)/demo.png. Exit code 1 on any failure.
+//   no console errors and no request that leaves 127.0.0.1 (request events where Playwright drives; the
+//   page's resource timing list in every engine). The page is driven through DOM calls in the page (click(),
+//   a DataTransfer for the file input), the same in every engine.
+// Screenshot: $POCKETVEC_ARTIFACTS_DIR (default build/artifacts)/demo-<engine>.png. Exit code 1 on any failure.
 //   node js/demo/test/run.mjs        (needs js/dist built and js/demo/data prepared)
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
+import { launch, selectedEngines } from '../../test/browser/engines.mjs';
 import { startServer } from '../serve.mjs';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
 const artifacts = process.env.POCKETVEC_ARTIFACTS_DIR || join(repoRoot, 'build', 'artifacts');
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const N = Number(process.env.POCKETVEC_DEMO_N ?? 20000);
+const sizeFor = (engine) => Number(process.env.POCKETVEC_DEMO_N ?? (engine === 'chromium' ? 20000 : 5000));
 const CLICKS = 50;
 const SEED = Number(process.env.POCKETVEC_DEMO_SEED ?? 7);   // the page's grids and our picks: the same every run
 const LIMIT_MS = Number(process.env.POCKETVEC_DEMO_TIMEOUT_MS ?? 300000);
 
-const started = Date.now();
-const log = (msg) => console.log(`[demo-test ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
+let started = Date.now();
+let engineName = '';
+const log = (msg) => console.log(`[demo-test ${engineName} ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
 
-const watchdog = setTimeout(() => {
-  console.error(`demo-test: FAILED: did not finish within ${LIMIT_MS / 1000} s`);
-  process.exit(1);
-}, LIMIT_MS);
-
+let watchdog = null;
 let server;
-let context;
-let profile;
-const consoleErrors = [];
-const foreignRequests = [];
+let consoleErrors = [];
+let foreignRequests = [];
+
+/** Playwright-like page helpers over a session (engines.mjs), all through evaluate() in the page. */
+function pageOf(session) {
+  const evaluate = (fn, arg) => session.evaluate(fn, arg);
+  return {
+    evaluate,
+    waitForFunction: (fn, arg, { timeout = 30000 } = {}) => session.waitFor(fn, arg, timeout),
+    textContent: (sel) => evaluate((s) => document.querySelector(s).textContent, sel),
+    getAttribute: (sel, name) => evaluate(([s, n]) => document.querySelector(s).getAttribute(n), [sel, name]),
+    click: (sel) => evaluate((s) => { document.querySelector(s).click(); return true; }, sel),
+    isChecked: (sel) => evaluate((s) => document.querySelector(s).checked, sel),
+    async check(sel) { if (!(await this.isChecked(sel))) await this.click(sel); },
+    async uncheck(sel) { if (await this.isChecked(sel)) await this.click(sel); },
+    /** The grid's tiles as { id, label }; clickTile(i) clicks the i-th. */
+    tiles: () => evaluate(() => [...document.querySelectorAll('#grid .tile')].map((t) => ({ id: Number(t.dataset.id), label: Number(t.dataset.label) }))),
+    clickTile: (i) => evaluate((n) => { document.querySelectorAll('#grid .tile')[n].click(); return true; }, i),
+    waitForSelector: (sel) => session.waitFor((s) => document.querySelector(s) !== null, sel, 30000),
+    setInputFile: (sel, name, buffer) => evaluate(([s, n, b64]) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], n, { type: 'application/octet-stream' }));
+      const input = document.querySelector(s);
+      input.files = transfer.files;
+      input.dispatchEvent(new Event('change', { bubbles: true }));
+      return true;
+    }, [sel, name, buffer.toString('base64')]),
+    /** URLs this page loaded from anywhere but 127.0.0.1 (resource timing). */
+    foreign: () => evaluate(() => performance.getEntriesByType('resource').map((e) => e.name)
+      .filter((u) => !/^(data|blob):/.test(u) && new URL(u).hostname !== '127.0.0.1')),
+    goto: (url) => session.goto(url),
+    reload: () => session.reload(),
+    screenshot: ({ path }) => session.screenshot(path),
+  };
+}
 
 /** Waits until the page is idle ('ready'); fails early on 'error'. */
 async function ready(page, timeout = LIMIT_MS) {
@@ -87,25 +118,15 @@ async function memory(page) {
   }));
 }
 
-async function main() {
-  server = await startServer({ port: 0, fallback: false });
+async function main(session) {
+  const N = sizeFor(session.engine);
   const url = `${server.url}?n=${N}&seed=${SEED}`;
-  log(`serving ${url}`);
-  profile = mkdtempSync(join(tmpdir(), 'pocketvec-demo-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    viewport: { width: 1280, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const page = context.pages()[0] ?? await context.newPage();
-  page.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(msg.text()); });
-  page.on('pageerror', (err) => consoleErrors.push(String(err)));
-  context.on('request', (req) => {
+  log(`${session.version}: serving ${url}`);
+  session.context?.on('request', (req) => {
     const { protocol, hostname } = new URL(req.url());
     if (!['data:', 'blob:'].includes(protocol) && hostname !== '127.0.0.1') foreignRequests.push(req.url());
   });
+  const page = pageOf(session);
 
   // 1. Build in the worker, then the automatic save.
   await page.goto(url);
@@ -131,12 +152,11 @@ async function main() {
   };
   for (let i = 0; i < CLICKS; i++) {
     if (i % 10 === 0) await page.click('#shuffle');
-    const tiles = await page.$$('#grid .tile');
-    const tile = tiles[nextPick(tiles.length)];
-    const queryId = Number(await tile.getAttribute('data-id'));
-    const queryLabel = Number(await tile.getAttribute('data-label'));
+    const tiles = await page.tiles();
+    const pickIndex = nextPick(tiles.length);
+    const { id: queryId, label: queryLabel } = tiles[pickIndex];
     const seq = await resultSeq(page);
-    await tile.click();
+    await page.clickTile(pickIndex);
     const result = await readResults(page, seq);
     assert.equal(result.query, queryId);
     assert.equal(result.hits.length, 10, 'k = 10 hits');
@@ -160,7 +180,7 @@ async function main() {
   assert.ok(mem.sq8 > 0 && mem.sq8 < mem.f32 / 2, 'the SQ8 index is much smaller');
   assert.ok(await page.isChecked('#sq8'));
 
-  const gridIds = await page.$$eval('#grid .tile', (ts) => ts.map((t) => Number(t.dataset.id)));
+  const gridIds = (await page.tiles()).map((t) => t.id);
   const sq8Latencies = [];
   for (const q of gridIds.slice(20, 30)) sq8Latencies.push((await searchById(page, q)).latencyMs);
   sq8Latencies.sort((a, b) => a - b);
@@ -194,7 +214,7 @@ async function main() {
   await ready(page);
   assert.match(await page.textContent('#persist'), /^saved to IndexedDB/);
   log(await page.textContent('#persist'));
-  const queries = [probe, ...(await page.$$eval('#grid .tile', (ts) => ts.slice(10, 15).map((t) => Number(t.dataset.id))))];
+  const queries = [probe, ...(await page.tiles()).slice(10, 15).map((t) => t.id)];
   const before = [];
   for (const q of queries) before.push((await searchById(page, q)).hits);
 
@@ -226,13 +246,13 @@ async function main() {
   await searchById(page, probe);
 
   mkdirSync(artifacts, { recursive: true });
-  await page.screenshot({ path: join(artifacts, 'demo.png') });
-  log(`screenshot: ${join(artifacts, 'demo.png')}`);
+  await page.screenshot({ path: join(artifacts, `demo-${session.engine}.png`) });
+  log(`screenshot: ${join(artifacts, `demo-${session.engine}.png`)}`);
 
   // 7. The user's own vectors: a malformed .npy is refused clearly; a valid .fvecs is indexed.
   const badNpy = Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY'), Buffer.from([1, 0, 70, 0]),
     Buffer.from("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }".padEnd(70)), Buffer.alloc(96)]);
-  await page.setInputFiles('#file', { name: 'bad.npy', mimeType: 'application/octet-stream', buffer: badNpy });
+  await page.setInputFile('#file', 'bad.npy', badNpy);
   await page.waitForSelector('#error:not([hidden])');
   assert.match(await page.textContent('#error'), /bad\.npy: .*'<f8'.*float32/);
   const dim = 16;
@@ -242,7 +262,7 @@ async function main() {
     fvecs.writeInt32LE(dim, i * (4 + dim * 4));
     for (let j = 0; j < dim; j++) fvecs.writeFloatLE(Math.sin(i * 0.37 + j * 1.3) + (i % 7), i * (4 + dim * 4) + 4 + j * 4);
   }
-  await page.setInputFiles('#file', { name: 'mine.fvecs', mimeType: 'application/octet-stream', buffer: fvecs });
+  await page.setInputFile('#file', 'mine.fvecs', fvecs);
   await page.waitForFunction(() => document.getElementById('about').textContent.startsWith('mine.fvecs'));
   await ready(page);
   seq = await resultSeq(page);
@@ -254,21 +274,38 @@ async function main() {
   log(`custom .fvecs (${count} x ${dim}): indexed and searched`);
 
   assert.deepEqual(foreignRequests, [], 'requests that leave 127.0.0.1');
+  assert.deepEqual(await page.foreign(), [], 'resources from other hosts');
   assert.deepEqual(consoleErrors, [], 'console errors');
+  assert.deepEqual(await page.evaluate(() => window.demo?.errors ?? null), [], 'uncaught errors in the page');
 }
 
-let failed = false;
-try {
-  await main();
-  log('PASS');
-} catch (err) {
-  failed = true;
-  console.error('demo-test: FAILED:', err);
-  if (consoleErrors.length) console.error('console errors:', consoleErrors);
-} finally {
-  await context?.close().catch(() => {});
-  await server?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-  clearTimeout(watchdog);
+const failures = [];
+server = await startServer({ port: 0, fallback: false });
+for (const engine of selectedEngines()) {
+  engineName = engine;
+  started = Date.now();
+  consoleErrors = [];
+  foreignRequests = [];
+  let session = null;
+  watchdog = setTimeout(() => {
+    console.error(`demo-test: FAILED: ${engine} did not finish within ${LIMIT_MS / 1000} s`);
+    process.exit(1);
+  }, LIMIT_MS);
+  try {
+    session = await launch(engine, { onConsoleError: (text) => consoleErrors.push(text) });
+    await main(session);
+    log(`PASS in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  } catch (err) {
+    failures.push(engine);
+    console.error(`demo-test: ${engine} FAILED:`, err);
+    const shown = await session?.evaluate(() => document.getElementById('error')?.textContent).catch(() => null);
+    if (shown) console.error(`the page shows: ${shown}`);
+    if (consoleErrors.length) console.error('console errors:', consoleErrors);
+  } finally {
+    await session?.close();
+    clearTimeout(watchdog);
+  }
 }
-process.exit(failed ? 1 : 0);
+await server.close();
+console.log(`demo-test: ${selectedEngines().length - failures.length} passed, ${failures.length} failed`);
+process.exit(failures.length ? 1 : 0);

@@ -87,8 +87,13 @@ export async function launch(engine, { viewport = { width: 1280, height: 1000 },
     throw err;
   }
   const page = context.pages()[0] ?? await context.newPage();
-  page.on('console', (msg) => { if (msg.type() === 'error') onConsoleError(msg.text()); });
-  page.on('pageerror', (err) => onConsoleError(String(err)));
+  // Playwright's screenshot adds a <style> to the page, which a strict CSP (the demo's) refuses and Firefox
+  // reports on the console: that report, during a screenshot, is the harness's, not the page's.
+  // The reports come asynchronously, so the window stays open for a second after the screenshot.
+  let shootingUntil = 0;
+  const harness = (text) => Date.now() < shootingUntil && /^Content-Security-Policy: .*inline style/.test(text);
+  page.on('console', (msg) => { if (msg.type() === 'error' && !harness(msg.text())) onConsoleError(msg.text()); });
+  page.on('pageerror', (err) => { if (!harness(String(err))) onConsoleError(String(err)); });
   const version = context.browser()?.version() ?? (engine === 'chromium' ? 'chromium' : 'firefox');
   return {
     engine,
@@ -99,7 +104,14 @@ export async function launch(engine, { viewport = { width: 1280, height: 1000 },
     evaluate: (fn, arg) => page.evaluate(fn, arg),
     waitFor: (fn, arg, ms = 30000) => page.waitForFunction(fn, arg, { timeout: ms, polling: 100 }).then(() => {}),
     reload: () => page.reload().then(() => {}),
-    screenshot: (path) => page.screenshot({ path }).then(() => {}),
+    async screenshot(path) {
+      shootingUntil = Infinity;
+      try {
+        await page.screenshot({ path });
+      } finally {
+        shootingUntil = Date.now() + 1000;
+      }
+    },
     async close() {
       await context.close().catch(() => {});
       rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
@@ -108,6 +120,17 @@ export async function launch(engine, { viewport = { width: 1280, height: 1000 },
 }
 
 // --- WebKitGTK ------------------------------------------------------------------------------------------
+
+/** Children we started: killed if this process exits without closing its session (a failed run, ^C). */
+const children = new Set();
+process.on('exit', () => { for (const c of children) c.kill('SIGTERM'); });
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -133,8 +156,8 @@ function stop(child, ms = 5000) {
 /** An Xvfb on a display it picks itself (-displayfd); resolves to { child, display }. */
 function startXvfb() {
   return new Promise((resolve, reject) => {
-    const child = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp', '-noreset'],
-      { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    const child = track(spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp', '-noreset'],
+      { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] }));
     let out = '';
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('Xvfb did not start within 10 s')); }, 10000);
     child.on('error', (err) => { clearTimeout(timer); reject(new Error(`cannot start Xvfb (apt-get install xvfb): ${err.message}`)); });
@@ -163,8 +186,8 @@ async function launchWebKit(viewport) {
     // MiniBrowser inherits this environment: its data and caches stay in the fresh profile dir.
     const env = { ...process.env, DISPLAY: x.display, XDG_DATA_HOME: join(home, 'data'), XDG_CACHE_HOME: join(home, 'cache'),
       XDG_CONFIG_HOME: join(home, 'config'), TMPDIR: join(home, 'tmp'), MESA_SHADER_CACHE_DISABLE: 'true' };
-    const driver = spawn(process.env.WEBKIT_DRIVER_PATH ?? 'WebKitWebDriver', [`--port=${port}`, '--host=127.0.0.1'],
-      { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const driver = track(spawn(process.env.WEBKIT_DRIVER_PATH ?? 'WebKitWebDriver', [`--port=${port}`, '--host=127.0.0.1'],
+      { env, stdio: ['ignore', 'ignore', 'inherit'] }));
     children.push(driver);
     const base = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 15000;

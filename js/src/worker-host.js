@@ -52,9 +52,10 @@ export function serve({ Index, post, listen, pause }) {
     ids: () => index.ids(),
     memory: () => index.memory(),
     property: ([name]) => {
-      if (!PROPERTIES.has(name)) throw new TypeError(`no property ${name}`);
+      if (!PROPERTIES.includes(name)) throw new TypeError(`no property ${name}`);
       return index[name];
     },
+    stats: () => Object.fromEntries(PROPERTIES.map((name) => [name, index[name]])),
   };
 
   async function run({ id, op, args, progress, cancellable }) {
@@ -82,7 +83,7 @@ export function serve({ Index, post, listen, pause }) {
   });
 }
 
-const PROPERTIES = new Set(['size', 'deletedCount', 'tombstoneRatio', 'memoryBytes', 'sq8']);
+const PROPERTIES = ['size', 'deletedCount', 'tombstoneRatio', 'memoryBytes', 'sq8'];
 
 /** The buffers of a typed-array result (or of searchBatch's pair): moved to the owner, not copied. */
 function transferables(result) {

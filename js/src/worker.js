@@ -1,18 +1,10 @@
-// worker.js — WorkerIndex: the Index API, async, over an index that lives in a dedicated worker the
-// package starts and owns (a module Worker in browsers, a worker_threads Worker in Node). Every method
-// returns a promise; calls run in the worker one at a time, in call order. The worker's side is
-// worker-host.js; the entries worker-browser.js / worker-node.js give this file the way to start one.
-//
-// Data: arguments are structured-cloned (copied) unless the caller passes { transfer: true }, which
-// moves the vectors' whole ArrayBuffer to the worker (the caller's buffer is detached). Results
-// (ids, vectors, bytes, searchBatch arrays) are always moved back, never copied.
-// Errors: the worker's PocketvecError arrives as a PocketvecError with the same code and message. A
-// worker that dies (a crash, not an error) fails every pending and later call with 'internal_error'.
+// worker.js — WorkerIndex: the Index API, async, over an index in a worker the package starts and owns
+// (worker-host.js runs there; worker-browser.js / worker-node.js say how to start one). Arguments are
+// copied unless { transfer: true }; results are transferred back. The worker's PocketvecError arrives
+// with its code; a worker that dies fails every pending and later call with 'internal_error'.
 import { PocketvecError } from './errors.js';
 import { openStore } from './idb.js';
 import { abortedError, progressOptions } from './progress.js';
-
-const PROPERTIES = ['size', 'deletedCount', 'tombstoneRatio', 'memoryBytes', 'sq8'];
 
 /**
  * @param {() => { post(msg: any, transfer: Transferable[]): void, listen(onMessage: (msg: any) => void,
@@ -29,7 +21,6 @@ export function defineWorkerIndex(spawn) {
     #failure = null; // the PocketvecError every call gets once the worker is gone
     #ended = null; // the dispose() promise
 
-    /** Use WorkerIndex.create(), WorkerIndex.fromBytes() or WorkerIndex.load(). */
     constructor(token, port) {
       if (token !== INTERNAL) throw new TypeError('use WorkerIndex.create(), WorkerIndex.fromBytes() or WorkerIndex.load()');
       this.#port = port;
@@ -54,20 +45,14 @@ export function defineWorkerIndex(spawn) {
       }
     }
 
-    /** A new, empty index in a new worker. Options as Index.create(). */
     static create(options) {
       return WorkerIndex.#start({ how: 'create', options });
     }
 
-    /** An index from toBytes() output, in a new worker; `transfer: true` moves `bytes`' buffer there. */
     static fromBytes(bytes, { transfer = false } = {}) {
       return WorkerIndex.#start({ how: 'fromBytes', bytes }, { transfer: transfer ? [bytes] : [] });
     }
 
-    /**
-     * The index saved under `name` in the worker's IndexedDB (database `dbName`, default 'pocketvec'),
-     * in a new worker; null (and no worker left running) when there is none.
-     */
     static load(name, { dbName, onProgress, signal } = {}) {
       return WorkerIndex.#start({ how: 'load', name, dbName }, { onProgress, signal });
     }
@@ -77,7 +62,6 @@ export function defineWorkerIndex(spawn) {
       return store.list();
     }
 
-    /** Deletes a saved index; resolves to whether there was one. */
     static remove(name, { store = openStore() } = {}) {
       return store.delete(name);
     }
@@ -166,7 +150,6 @@ export function defineWorkerIndex(spawn) {
       return this.#call('insert', [vector, id]);
     }
 
-    /** As Index.insertBatch; `transfer: true` moves flat's buffer to the worker instead of copying it. */
     insertBatch(flat, { onProgress, signal, transfer = false } = {}) {
       return this.#call('insertBatch', [flat], { onProgress, signal, transfer: transfer ? [flat] : [] });
     }
@@ -207,7 +190,6 @@ export function defineWorkerIndex(spawn) {
       return this.#call('toBytes', []);
     }
 
-    /** Saves to the worker's IndexedDB (database `dbName`, default 'pocketvec'). */
     save(name, { dbName, chunkSize, onProgress, signal } = {}) {
       return this.#call('save', [name, { dbName, chunkSize }], { onProgress, signal });
     }
@@ -221,9 +203,8 @@ export function defineWorkerIndex(spawn) {
     }
 
     /** size, deletedCount, tombstoneRatio, memoryBytes and sq8 in one round trip. */
-    async stats() {
-      const values = await Promise.all(PROPERTIES.map((name) => this.#call('property', [name])));
-      return Object.fromEntries(PROPERTIES.map((name, i) => [name, values[i]]));
+    stats() {
+      return this.#call('stats', []);
     }
 
     // Fixed for the life of the index: plain values, as on Index.
@@ -240,13 +221,9 @@ export function defineWorkerIndex(spawn) {
     get tombstoneRatio() { return this.#call('property', ['tombstoneRatio']); }
     get memoryBytes() { return this.#call('property', ['memoryBytes']); }
     get sq8() { return this.#call('property', ['sq8']); }
-    /** Whether dispose() was called. */
     get disposed() { return this.#ended !== null; }
 
-    /**
-     * Ends the worker (and with it the index and its memory). Pending calls reject with 'disposed'.
-     * Idempotent; resolves once the worker has been told to end (in Node: once it has exited).
-     */
+    /** Ends the worker; pending calls reject with 'disposed'. Idempotent. */
     dispose() {
       if (this.#ended === null) {
         const error = new PocketvecError('disposed', 'this WorkerIndex has been disposed');

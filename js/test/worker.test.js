@@ -57,6 +57,17 @@ test('transfer: the caller keeps its buffer unless it asks for a transfer', asyn
   await copy.dispose();
 });
 
+test('stats() reads the changing properties in one call', async () => {
+  const index = await WorkerIndex.create({ dim: 4, compactThreshold: 0 });
+  await index.insertBatch(randomVectors(10, 4, 9));
+  await index.delete(3);
+  assert.deepEqual(await index.stats(), {
+    size: 9, deletedCount: 1, tombstoneRatio: 0.1, memoryBytes: await index.memoryBytes,
+    sq8: { trained: false, encoded: 0, clamped: 0, clampedFraction: 0 },
+  });
+  await index.dispose();
+});
+
 test('the worker survives an error in one call, and calls keep their order', async () => {
   const index = await WorkerIndex.create({ dim: 4 });
   const calls = [

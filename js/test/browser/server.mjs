@@ -11,8 +11,8 @@ const TYPES = {
   '.json': 'application/json',
 };
 
-/** Starts serving `root`; resolves to { url, close }. */
-export function serve(root) {
+/** Starts serving `root`; resolves to { url, close }. `isolated`: every response cross-origin isolated. */
+export function serve(root, { isolated = false } = {}) {
   const server = createServer(async (req, res) => {
     const path = normalize(join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname)));
     if (!path.startsWith(root + sep)) {
@@ -23,7 +23,7 @@ export function serve(root) {
       const body = await readFile(path);
       const headers = { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'cache-control': 'no-store' };
       // ?coi: cross-origin isolated (the capability probe's SharedArrayBuffer check).
-      if (new URL(req.url, 'http://x').searchParams.has('coi')) {
+      if (isolated || new URL(req.url, 'http://x').searchParams.has('coi')) {
         Object.assign(headers, { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
       }
       res.writeHead(200, headers);

@@ -26,13 +26,13 @@
 
 #include <malloc.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <new>
 #include <optional>
 #include <span>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -140,47 +140,43 @@ class wasm_index {
   // is padded with id 0xFFFFFFFF and distance +Infinity. Returns n, or -errc (the message names the
   // query row). JS copies both out at once.
   int search_batch(std::size_t k, std::size_t ef) {
-    return status([&] {
+    std::size_t row = 0, rows = 0;
+    const int rc = status([&] {
       if (k == 0) pocketvec::detail::fail(errc::invalid_argument, "k must be at least 1");
       const std::size_t d = ix().dim();
-      if (in_f32_.size() % d != 0)
-        pocketvec::detail::fail(errc::dimension_mismatch, "dimension mismatch: index has " + std::to_string(d) +
-                                                              ", queries have " + std::to_string(in_f32_.size()) +
-                                                              " floats, not a multiple of it");
-      const std::size_t n = in_f32_.size() / d;
-      if (n != 0 && k > out_u32_.max_size() / n)
-        pocketvec::detail::fail(errc::out_of_memory, "out of memory: " + std::to_string(n) + " x " +
-                                                          std::to_string(k) + " results do not fit the heap");
-      out_u32_.assign(n * k, 0xFFFFFFFFu);
-      out_f32_.assign(n * k, std::numeric_limits<float>::infinity());
+      // (JS checks the length first; this keeps a direct caller of the binding safe.)
+      if (in_f32_.size() % d != 0) pocketvec::detail::fail(errc::dimension_mismatch, "queries are not rows of dim floats");
+      rows = in_f32_.size() / d;
+      if (rows != 0 && k > out_u32_.max_size() / rows)
+        pocketvec::detail::fail(errc::out_of_memory, "out of memory: n x k results do not fit the heap");
+      out_u32_.assign(rows * k, 0xFFFFFFFFu);
+      out_f32_.assign(rows * k, std::numeric_limits<float>::infinity());
       const std::span<const float> all(in_f32_);
-      for (std::size_t q = 0; q < n; ++q) {
-        std::vector<pocketvec::search_result> hits;
-        try {
-          hits = ix().search(all.subspan(q * d, d), k, ef);
-        } catch (const pocketvec::error& e) {
-          pocketvec::detail::fail(e.code(), "query " + std::to_string(q) + ": " + e.what());
-        }
+      for (row = 0; row < rows; ++row) {
+        const auto hits = ix().search(all.subspan(row * d, d), k, ef);
         for (std::size_t i = 0; i < hits.size(); ++i) {
-          out_u32_[q * k + i] = hits[i].id;
-          out_f32_[q * k + i] = hits[i].distance;
+          out_u32_[row * k + i] = hits[i].id;
+          out_f32_[row * k + i] = hits[i].distance;
         }
       }
       release_large_staging();
-      return static_cast<int>(n);
+      return static_cast<int>(rows);
     });
+    if (rc < 0 && row < rows) last_error_ = "query " + std::to_string(row) + ": " + last_error_;
+    return rc;
   }
-  // Every live id, ascending, into out_u32_ (one call; JS copies it out at once). Returns the count.
+  // Every live id, in slot order (JS sorts them), into out_u32_ (one call; JS copies it out at once).
+  // Returns the count.
   int live_ids() {
     return status([&] {
+      // The slot table and tombstone bitset have the same types in every index type: the visit only
+      // fetches them, so the loop exists once, not once per metric x store.
+      using tables = std::pair<std::span<const std::uint32_t>, std::span<const std::uint64_t>>;
+      const tables t = ix().visit([](const auto& core) { return tables(core.state().slot_ids, core.state().deleted); });
       out_u32_.clear();
-      ix().visit([&](const auto& core) {
-        const auto& st = core.state();
-        out_u32_.reserve(core.size());
-        for (std::size_t s = 0; s < st.slot_ids.size(); ++s)
-          if (!((st.deleted[s / 64] >> (s % 64)) & 1u)) out_u32_.push_back(st.slot_ids[s]);
-      });
-      std::sort(out_u32_.begin(), out_u32_.end());
+      out_u32_.reserve(ix().size());
+      for (std::size_t s = 0; s < t.first.size(); ++s)
+        if (!((t.second[s / 64] >> (s % 64)) & 1u)) out_u32_.push_back(t.first[s]);
       return static_cast<int>(out_u32_.size());
     });
   }

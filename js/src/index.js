@@ -334,7 +334,7 @@ export function defineIndex(loadModule) {
     ids() {
       const h = this.#handle();
       this.#check(h.liveIds());
-      return h.resultsU32().slice();
+      return h.resultsU32().slice().sort(); // slot order from C++; a typed array sorts numerically
     }
 
     /**

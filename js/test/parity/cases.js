@@ -107,6 +107,10 @@ export const cases = [
     const empty = await index.searchBatch(new Float32Array(0), 5);
     check.equal(empty.ids.length, 0);
     await check.rejects(() => index.searchBatch(queries, 0), 'invalid_argument', 'k = 0');
+    const bad = queries.slice(0, 3 * dim);
+    bad[dim + 2] = NaN;
+    const error = await check.rejects(() => index.searchBatch(bad, 5), 'non_finite');
+    check.ok(/^query 1: /.test(error.message), `the message names the row: ${error.message}`);
     await index.dispose();
 
     const small = await filled(api, { n: 3 });

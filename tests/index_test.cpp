@@ -133,22 +133,36 @@ TEST_CASE("index: deleted vectors are never returned, even when most are deleted
   }
 }
 
-TEST_CASE("index: erasing past the threshold compacts automatically", "[index][compact]") {
+TEST_CASE("index: erasing past the threshold asks for compaction and never compacts by itself",
+          "[index][compact]") {
   const std::size_t dim = 4;
   auto base = pvtest::clustered(100, dim, 3, 5);
   pv::index idx(params_for(dim, metric::l2));  // default threshold 0.30
   auto ids = idx.insert_batch(base);
   for (std::size_t i = 0; i < 30; ++i) idx.erase(ids[i]);
   CHECK(idx.deleted_count() == 30);  // 30 % is not past 30 %
+  CHECK_FALSE(idx.needs_compaction());
   idx.erase(ids[30]);
+  CHECK(idx.deleted_count() == 31);
+  CHECK(idx.needs_compaction());
+  for (std::size_t i = 31; i < 90; ++i) idx.erase(ids[i]);
+  CHECK(idx.deleted_count() == 90);  // still tombstones: erase() never pays for a compaction
+  CHECK(code_of([&] { idx.erase(ids[0]); }) == errc::deleted_id);
+  idx.compact();
   CHECK(idx.deleted_count() == 0);
-  CHECK(idx.size() == 69);
+  CHECK(idx.size() == 10);
+  CHECK_FALSE(idx.needs_compaction());
   CHECK(code_of([&] { idx.erase(ids[0]); }) == errc::unknown_id);
+  index_params never = params_for(dim, metric::l2);
+  never.compact_threshold = 0;
+  pv::index off(never);
+  auto more = off.insert_batch(base);
+  for (std::size_t i = 0; i < 99; ++i) off.erase(more[i]);
+  CHECK_FALSE(off.needs_compaction());
 }
 
 TEST_CASE("index: erasing twice or an unknown id is an error", "[index][errors]") {
   index_params p = params_for(3, metric::l2);
-  p.compact_threshold = 0;  // with compaction the second erase reports unknown_id instead
   pv::index idx(p);
   const float v[3] = {1, 2, 3};
   auto id = idx.insert(v);
@@ -266,7 +280,7 @@ TEST_CASE("index: many duplicate vectors stay searchable and distinct", "[index]
 TEST_CASE("index: thousands of rapid insert/delete cycles keep it consistent", "[index][edge]") {
   const std::size_t dim = 12;
   auto pool = pvtest::clustered(400, dim, 8, 33);
-  pv::index idx(params_for(dim, metric::l2));  // auto-compaction on
+  pv::index idx(params_for(dim, metric::l2));
   pvtest::rng r(99);
   std::map<id_t, std::size_t> live;  // id -> row of pool
   for (int step = 0; step < 4000; ++step) {
@@ -278,6 +292,7 @@ TEST_CASE("index: thousands of rapid insert/delete cycles keep it consistent", "
       std::advance(it, static_cast<long>(r.next() % live.size()));
       idx.erase(it->first);
       live.erase(it);
+      if (idx.needs_compaction()) idx.compact();  // as an app would: many small local repairs
     }
   }
   REQUIRE(idx.size() == live.size());

@@ -66,11 +66,11 @@ void model_append(model& md, const pv::index_params& p) {
   if (p.quant == pv::quantization::sq8 && md.slots >= p.sq8_training_size) md.trained = true;
 }
 
-/// The model's side of erase() and upsert(): automatic compaction past compact_threshold.
-void model_maybe_compact(model& md, const pv::index_params& p) {
-  if (p.compact_threshold == 0.0f || md.slots == 0) return;
+/// What needs_compaction() must say: tombstones past compact_threshold (nothing compacts by itself).
+bool model_needs_compaction(const model& md, const pv::index_params& p) {
+  if (p.compact_threshold == 0.0f || md.slots == 0) return false;
   const double ratio = static_cast<double>(md.slots - md.live.size()) / static_cast<double>(md.slots);
-  if (ratio > p.compact_threshold) md.slots = md.live.size();
+  return ratio > p.compact_threshold;
 }
 
 /// An upper bound on |reported - exact distance to x̂| for a trained SQ8 store without re-rank:
@@ -218,17 +218,18 @@ void run_model(std::uint64_t seed, store_kind store) {
       idx.upsert(id, v);
       md.live[id] = as_stored(m, v);
       model_append(md, p);
-      model_maybe_compact(md, p);
+      CHECK(idx.needs_compaction() == model_needs_compaction(md, p));
     } else if (op < 0.85f && !md.live.empty()) {
       auto it = md.live.begin();
       std::advance(it, static_cast<long>(r.next() % md.live.size()));
       idx.erase(it->first);
       md.live.erase(it);
-      model_maybe_compact(md, p);
+      CHECK(idx.needs_compaction() == model_needs_compaction(md, p));
     } else if (op < 0.9f) {
-      idx.compact();
+      idx.compact();  // a local repair: the checks below hold it to brute force over the survivors
       REQUIRE(idx.deleted_count() == 0);
       md.slots = md.live.size();
+      CHECK_FALSE(idx.needs_compaction());
     } else if (op < 0.95f) {
       // Save and load: the loaded index replaces the live one, and saves to the same bytes.
       const auto bytes = pv::save(idx);

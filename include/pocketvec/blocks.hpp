@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -121,6 +122,23 @@ class row_blocks {
   }
   /// Drops rows from `n` on (n <= size()); keeps the blocks. Allocates nothing.
   void truncate(std::size_t n) noexcept { size_ = std::min(n, size_); }
+  /// Keeps the rows whose remap[r] is not no_slot, at row remap[r] (ascending in r, so rows only
+  /// move down), then frees the blocks no longer needed. `live` rows remain. Allocates nothing.
+  void keep_rows(std::span<const std::uint32_t> remap, std::size_t live) noexcept {
+    if (size_ == 0) return;  // (an array the store does not use, such as norms under ip)
+    for (std::size_t r = 0; r < size_ && r < remap.size(); ++r) {
+      const std::size_t to = remap[r];
+      if (to == 0xFFFFFFFFu || to == r) continue;
+      std::memcpy(row(to), row(r), stride_ * sizeof(T));
+    }
+    size_ = live;
+    release_unused();
+  }
+  /// Frees the blocks past the one holding the last row (the first block is kept).
+  void release_unused() noexcept {
+    const std::size_t need = std::max<std::size_t>(1, (size_ + mask_) >> shift_);
+    if (blocks_.size() > need) blocks_.resize(need);
+  }
   /// Frees every block.
   void clear() noexcept {
     blocks_.clear();

@@ -36,6 +36,7 @@
 #include "error.hpp"
 #include "hnsw/graph.hpp"
 #include "hnsw/insert.hpp"
+#include "hnsw/repair.hpp"
 #include "hnsw/search.hpp"
 #include "id_map.hpp"
 #include "metric.hpp"
@@ -55,7 +56,7 @@ struct index_params {
   std::size_t ef_construction = 200;    ///< >= 1; beam width while inserting
   std::size_t ef_search = 64;           ///< >= 1; beam width when search() is given ef = 0
   std::uint64_t seed = 42;              ///< level sampling; same seed + same inserts = same graph
-  float compact_threshold = 0.30f;      ///< auto-compact when tombstone_ratio() exceeds it; 0 = never
+  float compact_threshold = 0.30f;      ///< needs_compaction() once tombstone_ratio() exceeds it; 0 = never
   std::size_t sq8_training_size = 1000; ///< SQ8: ranges are trained on the first N vectors
   bool sq8_rerank = false;              ///< SQ8: keep f32 too and re-score candidates exactly
 };
@@ -239,7 +240,6 @@ class basic_index {
     const float* data = detail::check_vector(v, dim(), metric_kind, vbuf_, "vector");
     const slot_t old = find_slot(id);
     add(id, data, old != no_slot && !is_deleted(old) ? old : no_slot);
-    maybe_compact();
   }
 
   /// All-or-nothing: every vector is checked before the first one is inserted, and a failure part
@@ -337,7 +337,12 @@ class basic_index {
   void erase(id_t id) {
     require_no_batch();
     mark_deleted(live_slot(id));
-    maybe_compact();
+  }
+
+  /// Whether the tombstones have passed params().compact_threshold (never when it is 0): time to
+  /// call compact(). Nothing compacts by itself, so no erase() or upsert() ever pays for it.
+  bool needs_compaction() const noexcept {
+    return params_.compact_threshold > 0.0f && tombstone_ratio() > params_.compact_threshold;
   }
 
   bool contains(id_t id) const noexcept {
@@ -386,12 +391,46 @@ class basic_index {
     return out;
   }
 
-  /// Rebuilds the graph over live vectors only; ids, stored vectors and SQ8 ranges are kept.
-  /// O(n log n · ef_construction). A no-op when nothing is deleted. Strong guarantee: the new
-  /// state is built aside and swapped in at the end.
+  /// Drops the deleted vectors for good and repairs the graph around them, in place: every live
+  /// node that linked to a deleted one gets a new list from its live neighbours and theirs
+  /// (hnsw/repair.hpp). Ids, stored vectors (codes too: nothing is re-encoded) and SQ8 ranges are
+  /// kept; slots are renumbered in order, so freed rows are reused by later inserts. Costs the
+  /// distances of the repaired lists only, and memory for the planned lists (about the level-0
+  /// links again), never a second index. Deterministic. A no-op when nothing is deleted. Strong
+  /// guarantee: the repair is planned first (may throw, changes nothing) and committed without
+  /// allocating.
   POCKETVEC_NOINLINE void compact() {
     require_no_batch();
     if (state_.deleted_count == 0) return;
+    repair_plan plan;
+    repair_scratch<Store> sc;
+    plan_repair(state_.links, state_.store, [this](slot_t s) { return is_deleted(s); }, params_.ef_construction,
+                plan, sc);
+    std::vector<id_t> slot_ids(plan.live);
+    for (std::size_t s = 0; s < state_.slot_ids.size(); ++s)
+      if (plan.remap[s] != no_slot) slot_ids[plan.remap[s]] = state_.slot_ids[s];
+    id_lookup ids;
+    ids.rebuild(slot_ids);
+    std::vector<std::uint64_t> deleted((plan.live + 63) / 64, 0);
+    // Commit: nothing below allocates or throws.
+    commit_repair(state_.links, plan);
+    state_.store.keep_only(plan.remap, plan.live);
+    state_.slot_ids.swap(slot_ids);
+    state_.deleted.swap(deleted);
+    state_.deleted_count = 0;
+    ids_ = std::move(ids);
+    last_repair_ = plan.repaired_nodes;
+  }
+
+  /// Live nodes whose lists the last compact() rewrote (for tests and benchmarks).
+  std::size_t last_repair_count() const noexcept { return last_repair_; }
+
+  /// Builds the graph again from scratch over the live vectors (deleted ones are dropped), as if
+  /// they had been inserted in slot order. O(n log n · ef_construction) and two copies of the index
+  /// at the peak: compact() is the cheap way to drop deletions; this is for a fresh graph.
+  /// Strong guarantee: the new state is built aside and swapped in.
+  POCKETVEC_NOINLINE void rebuild() {
+    require_no_batch();
     rebuild(nullptr, 0);
   }
 
@@ -550,17 +589,6 @@ class basic_index {
 
   slot_t find_slot(id_t id) const noexcept { return ids_.find(id, state_.slot_ids); }
 
-  // Automatic compaction is an optimisation: if it runs out of memory the tombstones stay, and
-  // the call that triggered it (which has already succeeded) does not fail.
-  void maybe_compact() {
-    if (params_.compact_threshold > 0.0f && tombstone_ratio() > params_.compact_threshold) {
-      try {
-        compact();
-      } catch (const std::bad_alloc&) {
-      }
-    }
-  }
-
   void rebuild_id_map() { ids_.rebuild(state_.slot_ids); }
 
 
@@ -590,6 +618,7 @@ class basic_index {
   insert_scratch<Store> scratch_;
   typename Store::query_type query_;
   std::vector<float> vbuf_, qbuf_;
+  std::size_t last_repair_ = 0;
 };
 
 }  // namespace pocketvec::POCKETVEC_ABI
@@ -643,6 +672,9 @@ class index {
   void commit_batch() noexcept { visit([](auto& i) { i.commit_batch(); }); }
   void rollback_batch() noexcept { visit([](auto& i) { i.rollback_batch(); }); }
   void compact() { visit([](auto& i) { i.compact(); }); }
+  void rebuild() { visit([](auto& i) { i.rebuild(); }); }
+  bool needs_compaction() const noexcept { return visit([](auto& i) { return i.needs_compaction(); }); }
+  std::size_t last_repair_count() const noexcept { return visit([](auto& i) { return i.last_repair_count(); }); }
   void train(std::span<const float> sample) { visit([&](auto& i) { i.train(sample); }); }
   sq8_stats sq8() const noexcept { return visit([](auto& i) { return i.sq8(); }); }
 

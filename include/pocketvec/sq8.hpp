@@ -563,6 +563,18 @@ class sq8_store {
     return out;
   }
 
+  /// Drops the rows whose remap[] is no_slot and moves the others to remap[s] (ascending); `live`
+  /// remain. Codes and norms move as they are: nothing is re-encoded. Allocates nothing.
+  void keep_only(std::span<const slot_t> remap, std::size_t live) noexcept {
+    if (trained_) {
+      codes_.keep_rows(remap, live);
+      norms_.keep_rows(remap, live);
+    }
+    if (!trained_ || rerank_) raw_.keep_rows(remap, live);
+    count_ = live;
+    cached_ = no_slot;
+  }
+
   std::size_t memory_bytes() const noexcept {
     return codes_.memory_bytes() + norms_.memory_bytes() + raw_.memory_bytes() + undo_raw_.memory_bytes() +
            2 * q_.dim() * sizeof(float) + cached_row_.capacity() * sizeof(float) +

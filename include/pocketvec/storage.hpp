@@ -54,6 +54,7 @@ concept vector_store = requires(S& s, const S& cs, typename S::query_type& q, co
   { cs.same(a, a) } -> std::same_as<bool>;     // the two slots hold identical stored vectors
   { cs.decode(a, out) };                       // the stored vector as floats (out.size() == dim())
   { cs.compacted(keep) } -> std::same_as<S>;   // a store holding only `keep`, in that order
+  { s.keep_only(keep, std::size_t{}) } noexcept; // in place: slot s moves to keep[s] (no_slot: dropped)
   { cs.memory_bytes() } -> std::same_as<std::size_t>;
   { s.reserve(std::size_t{}) };
 };
@@ -140,6 +141,10 @@ class f32_store {
     for (slot_t s : keep) out.append(row(s));
     return out;
   }
+
+  /// Drops the rows whose remap[] is no_slot and moves the others to remap[s] (ascending); `live`
+  /// remain. Allocates nothing.
+  void keep_only(std::span<const slot_t> remap, std::size_t live) noexcept { rows_.keep_rows(remap, live); }
 
   std::size_t memory_bytes() const noexcept { return rows_.memory_bytes(); }
 

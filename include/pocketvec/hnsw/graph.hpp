@@ -84,6 +84,50 @@ class graph {
     top_level_ = m.top;
   }
 
+  /// Drops every node whose remap[] is no_slot and renumbers the others to remap[s] (ascending,
+  /// `live` of them); `entry` (old numbering, or no_slot) and `top` become the entry point and the
+  /// top level. Every list must name kept nodes only (remapped here; a dropped one is skipped).
+  /// Allocates nothing; frees the link blocks no longer needed.
+  POCKETVEC_NOINLINE void keep_only(std::span<const slot_t> remap, std::size_t live, slot_t entry,
+                                    int top) noexcept {
+    slot_t buf[2 * max_m];
+    auto remapped = [&](slot_list nb) {
+      std::size_t k = 0;
+      for (slot_t t : nb)
+        if (remap[t] != no_slot) buf[k++] = remap[t];
+      return std::span<const slot_t>(buf, k);
+    };
+    std::size_t blocks = 0;  // the upper pool, packed down as nodes are
+    for (std::size_t s = 0; s < size(); ++s) {
+      const slot_t t = remap[s];
+      if (t == no_slot) continue;
+      const int lv = levels_[s];
+      const auto l0 = remapped(neighbors(static_cast<slot_t>(s), 0));
+      levels_[t] = static_cast<std::uint8_t>(lv);
+      count0_[t] = static_cast<std::uint16_t>(l0.size());
+      links0_.set(t, l0);
+      const std::size_t first = upper_block_[s];
+      for (int l = 1; l <= lv; ++l) {
+        const std::size_t from = first + static_cast<std::size_t>(l - 1), to = blocks + static_cast<std::size_t>(l - 1);
+        const auto ul = remapped(upper_.list(from, upper_count_[from]));
+        upper_count_[to] = static_cast<std::uint8_t>(ul.size());
+        upper_.set(to, ul);
+      }
+      upper_block_[t] = static_cast<std::uint32_t>(blocks);
+      blocks += static_cast<std::size_t>(lv);
+    }
+    levels_.resize(live);
+    count0_.resize(live);
+    upper_block_.resize(live);
+    upper_count_.resize(blocks);
+    links0_.truncate(live);
+    upper_.truncate(blocks);
+    links0_.release_unused();
+    upper_.release_unused();
+    entry_ = live == 0 || entry == no_slot ? no_slot : remap[entry];
+    top_level_ = entry_ == no_slot ? -1 : top;
+  }
+
   /// Appends a node with empty neighbour lists on levels 0..level; the new slot is size()-1.
   /// The first node, and any node above the current top level, becomes the entry point.
   POCKETVEC_NOINLINE slot_t add_node(int level) {

@@ -174,6 +174,12 @@ class packed_lists {
   /// Drops lists from `n` on (n <= size()); keeps the blocks. Allocates nothing.
   void truncate(std::size_t n) noexcept { size_ = std::min(size_, n); }
 
+  /// Frees the blocks past the one holding the last list (the first block is kept).
+  void release_unused() noexcept {
+    const std::size_t need = std::max<std::size_t>(1, (size_ + mask_) >> shift_);
+    if (blocks_.size() > need) blocks_.resize(need);
+  }
+
   /// Re-packs every block narrower than `bits` (<= 32) at `bits`, one block at a time. On a throw,
   /// the blocks done so far stay wide and bits() is unchanged: every entry still reads the same.
   void widen(unsigned bits) {

@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${POCKETVEC_BUILD_DIR:-$root/build}
 jobs=${JOBS:-2}
-all_stages="native asan wasm js demo cross fuzz gate"
+all_stages="native asan wasm js memory demo cross fuzz gate"
 stages=${STAGES:-$all_stages}
 export NODE_PATH=/usr/share/nodejs
 
@@ -49,6 +49,10 @@ stage_js() {       # the npm package: WASM module, node:test suites, real chromi
     POCKETVEC_ARTIFACTS_DIR="$build/artifacts" npm run test:browser
     POCKETVEC_SKIP_WASM_BUILD=1 npm run test:consumer
   )
+}
+
+stage_memory() {   # WASM memory after a 30k x 768 batched build vs memoryBytes (POCKETVEC_MEM_BOUND_*)
+  POCKETVEC_BUILD_DIR="$build" bash "$root/scripts/stage-memory.sh"
 }
 
 stage_demo() {     # the browser demo in chromium: builds, searches, class agreement, reload from IndexedDB

@@ -3,7 +3,7 @@
 // batched build ('batch' scenario), heapBytes / memoryBytes must not exceed the bound of its
 // quantization, and the SQ8 heapBytes / raw f32 bytes (n * dim * 4) must not exceed its own bound;
 // that last one only when the raw rows are at least 64 MiB, so the module's fixed baseline (its
-// initial 16 MiB memory) does not decide it. Exits 1 naming the numbers when a bound is exceeded.
+// initial memory, stack and growth step) does not decide it. A results file may hold either quantization or both. Exits 1 naming the numbers when a bound is exceeded.
 //
 //   node bench/memory/check.mjs RESULTS.json --f32 1.15 --sq8 1.15 --sq8-raw 0.33
 
@@ -35,7 +35,9 @@ const builtOf = (quant) => {
   if (r.error) throw new Error(`the ${quant} batched build failed: ${r.error}`);
   return r.steps.find((s) => s.step.startsWith('build'));
 };
-for (const quant of ['f32', 'sq8']) {
+const quants = ['f32', 'sq8'].filter((q) => run.results.some((x) => x.quant === q));
+if (quants.length === 0) throw new Error(`${positionals[0]} has no results`);
+for (const quant of quants) {
   const s = builtOf(quant);
   const ratio = s.heapBytes / s.indexBytes;
   const ok = ratio <= bounds[quant];
@@ -43,9 +45,11 @@ for (const quant of ['f32', 'sq8']) {
   if (!ok) failures.push(`${quant} heapBytes/memoryBytes ${ratio.toFixed(3)} > ${bounds[quant]} (${mib(s.heapBytes)} for ${mib(s.indexBytes)})`);
 }
 const raw = n * dim * 4;
-const sq8 = builtOf('sq8');
-const rawRatio = sq8.heapBytes / raw;
-if (raw >= RAW_MIN_BYTES) {
+const sq8 = quants.includes('sq8') ? builtOf('sq8') : null;
+const rawRatio = sq8 ? sq8.heapBytes / raw : 0;
+if (!sq8) {
+  // (an f32-only run)
+} else if (raw >= RAW_MIN_BYTES) {
   const ok = rawRatio <= bounds.sq8Raw;
   console.log(`memory: sq8 heapBytes ${mib(sq8.heapBytes)} / raw f32 ${mib(raw)} = ${rawRatio.toFixed(3)} (bound ${bounds.sq8Raw}) ${ok ? 'ok' : 'OVER'}`);
   if (!ok) failures.push(`sq8 heapBytes/raw f32 bytes ${rawRatio.toFixed(3)} > ${bounds.sq8Raw} (${mib(sq8.heapBytes)} for ${mib(raw)} of f32 rows)`);

@@ -37,7 +37,7 @@ class row_blocks {
   static_assert(std::is_trivially_copyable_v<T>);
 
  public:
-  row_blocks() = default;
+  row_blocks() : row_blocks(1) {}
   /// Rows of `stride` Ts (>= 1); `tail` Ts after each block's last row stay allocated and zero
   /// (room for a reader's over-wide loads).
   explicit row_blocks(std::size_t stride, std::size_t tail = 0) : stride_(stride), tail_(tail) {
@@ -89,7 +89,7 @@ class row_blocks {
     }
     if (n <= capacity()) return;
     const std::size_t need = (n + full - 1) >> shift_;
-    blocks_.reserve(need);
+    detail::grow_to(blocks_, need);  // (the table itself: by half, not one entry per block)
     while (blocks_.size() < need) blocks_.push_back(allocate(full));
   }
   /// Capacity for `n` rows, amortised: like reserve(n), but a first block at least doubles.

@@ -34,6 +34,17 @@ inline constexpr int max_level = 31;
 #define POCKETVEC_NOINLINE
 #endif
 
+/// Cold code (compaction, training, rebuilds, validation): out of line and compiled for size
+/// (clang's minsize; GCC's cold does the same and moves it away from hot code). A whole-index
+/// operation spends its time in the store's kernels, which stay fast; the WASM build saves KBs.
+#if defined(__clang__)
+#define POCKETVEC_COLD __attribute__((noinline, cold, minsize))
+#elif defined(__GNUC__)
+#define POCKETVEC_COLD __attribute__((noinline, cold))
+#else
+#define POCKETVEC_COLD
+#endif
+
 namespace detail {
 /// Capacity for n elements of a std::vector, growing by at least half: appends stay amortised O(1),
 /// and reserving before a change keeps a push_back inside it from throwing half-way through.

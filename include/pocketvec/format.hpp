@@ -181,7 +181,7 @@ std::uint8_t store_flags(const Store& s) {
 class serializer {
  public:
   template <class Store>
-  explicit serializer(const basic_index<Store>& idx) {
+  POCKETVEC_COLD explicit serializer(const basic_index<Store>& idx) {
     const auto& st = idx.state();
     const auto& p = idx.params();
     const std::size_t n = st.slot_ids.size();
@@ -300,7 +300,7 @@ struct header_fields {
   id_t next_id = 0;
 };
 
-inline header_fields read_header(byte_reader& r) {
+POCKETVEC_COLD inline header_fields read_header(byte_reader& r) {
   auto head = r.take(format_header_bytes, "header");
   if (std::memcmp(head.data(), "PVEC", 4) != 0) corrupt("not a pocketvec index (bad magic)");
   // The checksum first: a damaged version field is damage, not a newer format. (Every major keeps
@@ -413,7 +413,7 @@ struct common_parts {
   graph links;
 };
 
-inline common_parts read_common(byte_reader& r, const header_fields& f) {
+POCKETVEC_COLD inline common_parts read_common(byte_reader& r, const header_fields& f) {
   const std::size_t n = static_cast<std::size_t>(f.count);
   common_parts c;
 
@@ -491,7 +491,7 @@ inline row_blocks<float> read_f32_rows(byte_reader& r, const header_fields& f) {
   return rows;
 }
 
-inline sq8_parts read_sq8_parts(byte_reader& r, const header_fields& f) {
+POCKETVEC_COLD inline sq8_parts read_sq8_parts(byte_reader& r, const header_fields& f) {
   const std::size_t n = static_cast<std::size_t>(f.count);
   const std::size_t dim = f.params.dim;
   sq8_parts p;
@@ -537,7 +537,7 @@ inline void expect_end(const byte_reader& r) {
 
 /// The one step per index type: adopt the validated parts.
 template <class Store>
-index assemble(const header_fields& f, common_parts&& c, Store&& store) {
+POCKETVEC_COLD index assemble(const header_fields& f, common_parts&& c, Store&& store) {
   index_state<Store> st;
   st.next_id = f.next_id;
   // 1.0 writers could leave next_id at or below an upserted id; fresh ids must never meet one.
@@ -552,7 +552,7 @@ index assemble(const header_fields& f, common_parts&& c, Store&& store) {
 }
 
 template <metric M>
-index load_metric(byte_reader& r, const header_fields& f) {
+POCKETVEC_COLD index load_metric(byte_reader& r, const header_fields& f) {
   auto common = read_common(r, f);
   if (f.params.quant == quantization::sq8) {
     auto parts = read_sq8_parts(r, f);

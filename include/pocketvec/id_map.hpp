@@ -162,7 +162,7 @@ class id_lookup {
   }
 
   /// Re-derives everything from `slot_ids` (after loading or compacting).
-  POCKETVEC_NOINLINE void rebuild(std::span<const id_t> slot_ids) {
+  POCKETVEC_COLD void rebuild(std::span<const id_t> slot_ids) {
     map_.clear();
     in_order_ = std::adjacent_find(slot_ids.begin(), slot_ids.end(), std::greater_equal<id_t>()) ==
                 slot_ids.end();

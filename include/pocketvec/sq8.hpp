@@ -77,7 +77,7 @@ class sq8_quantizer {
   /// reaching as far to either side as the largest of: the median range of the dimensions that do
   /// vary, the largest |value| in the rows, and 1.
   void train(const float* rows, std::size_t n, std::size_t dim) { train(sq8_rows{rows, nullptr, dim}, n, dim); }
-  POCKETVEC_NOINLINE void train(sq8_rows rows, std::size_t n, std::size_t dim) {
+  POCKETVEC_COLD void train(sq8_rows rows, std::size_t n, std::size_t dim) {
     POCKETVEC_ASSERT(n >= 1);
     std::vector<double> lo(rows(0), rows(0) + dim), hi(rows(0), rows(0) + dim);
     for (std::size_t r = 1; r < n; ++r)
@@ -276,7 +276,7 @@ inline float sq8_norm_term(const sq8_quantizer& q, metric m, const std::uint8_t*
 /// from its f32 row in `raw` when given, else decoded from `old_codes` with `old_q`. Room for `room`
 /// rows is asked for, best effort. Returns how many components clamped. May throw std::bad_alloc;
 /// changes only its outputs.
-POCKETVEC_NOINLINE inline std::uint64_t sq8_encode_all(const sq8_quantizer& q, metric m, std::size_t count,
+POCKETVEC_COLD inline std::uint64_t sq8_encode_all(const sq8_quantizer& q, metric m, std::size_t count,
                                                        const row_blocks<float>* raw, const sq8_quantizer& old_q,
                                                        const row_blocks<std::uint8_t>& old_codes, std::size_t room,
                                                        row_blocks<std::uint8_t>& codes,
@@ -327,11 +327,11 @@ class sq8_store {
   sq8_store() = default;
   /// training_size >= 1: the store trains itself when that many vectors have been appended.
   sq8_store(std::size_t dim, std::size_t training_size, bool rerank)
-      : dim_(dim), training_size_(training_size), rerank_(rerank), codes_(dim), raw_(dim), undo_raw_(dim) {}
+      : dim_(dim), training_size_(training_size), rerank_(rerank), codes_(dim), norms_(1), raw_(dim), undo_raw_(dim) {}
 
   /// Adopts persisted parts; the caller (the loader) has checked their sizes and values. Norms
   /// left empty (files that stored them in another form) are recomputed from the codes.
-  static sq8_store from_parts(parts p) {
+  POCKETVEC_COLD static sq8_store from_parts(parts p) {
     sq8_store s(p.dim, p.training_size, p.rerank);
     s.trained_ = p.trained;
     if (p.trained) s.q_ = sq8_quantizer(std::move(p.lo), std::move(p.step));
@@ -540,7 +540,7 @@ class sq8_store {
     return detail::f32_distance<M, Kernels>(q, raw_row(s), dim_);
   }
 
-  sq8_store compacted(std::span<const slot_t> keep) const {
+  POCKETVEC_COLD sq8_store compacted(std::span<const slot_t> keep) const {
     sq8_store out(dim_, training_size_, rerank_);
     out.trained_ = trained_;
     out.q_ = q_;
@@ -596,7 +596,7 @@ class sq8_store {
   /// Norm terms are derived data: recomputed from the codes when absent (1.0 files under l2), else
   /// held to them (a file whose norms disagree would answer wrong distances). Stored values are kept
   /// when they agree to 1e-5, so a file re-saves byte for byte. Throws errc::corrupt_data.
-  void check_norms() {
+  POCKETVEC_COLD void check_norms() {
     if (norms_.size() != count_) {
       norms_.clear();
       norms_.reserve(count_);
@@ -627,11 +627,11 @@ class sq8_store {
 
   /// Trains on `rows` and re-encodes everything held. Strong; the f32 rows training frees are kept
   /// in undo_raw_ for rollback() until settle().
-  void train_on(sq8_rows rows, std::size_t n) {
+  POCKETVEC_COLD void train_on(sq8_rows rows, std::size_t n) {
     sq8_quantizer q;
     q.train(rows, n, dim_);
     row_blocks<std::uint8_t> codes(dim_);
-    row_blocks<float> norms;
+    row_blocks<float> norms(1);
     const bool from_codes = trained_ && !rerank_;  // retraining: the codes are all there is
     const std::uint64_t clamped = detail::sq8_encode_all(q, M, count_, from_codes ? nullptr : &raw_, q_,
                                                          codes_, std::max(count_, reserved_), codes, norms);

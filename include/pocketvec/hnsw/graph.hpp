@@ -88,7 +88,7 @@ class graph {
   /// `live` of them); `entry` (old numbering, or no_slot) and `top` become the entry point and the
   /// top level. Every list must name kept nodes only (remapped here; a dropped one is skipped).
   /// Allocates nothing; frees the link blocks no longer needed.
-  POCKETVEC_NOINLINE void keep_only(std::span<const slot_t> remap, std::size_t live, slot_t entry,
+  POCKETVEC_COLD void keep_only(std::span<const slot_t> remap, std::size_t live, slot_t entry,
                                     int top) noexcept {
     slot_t buf[2 * max_m];
     auto remapped = [&](slot_list nb) {
@@ -185,7 +185,7 @@ class graph {
   }
 
   /// Throws errc::corrupt_data naming the first broken invariant. O(edges).
-  POCKETVEC_NOINLINE void validate() const {
+  POCKETVEC_COLD void validate() const {
     auto bad = [](const std::string& what) { detail::fail(errc::corrupt_data, "graph: " + what); };
     const std::size_t n = size();
     if (n == 0) {
@@ -217,7 +217,7 @@ class graph {
   }
 
   /// Widens the link arrays, if needed, so that every slot below n fits.
-  POCKETVEC_NOINLINE void fit_slots(std::size_t n) {
+  POCKETVEC_COLD void fit_slots(std::size_t n) {
     const unsigned bits = packed_lists::bits_for(n);
     // Each array on its own: if the second widen throws, the first stays valid (and wide).
     if (bits > links0_.bits()) links0_.widen(bits);

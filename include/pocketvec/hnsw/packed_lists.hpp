@@ -161,7 +161,7 @@ class packed_lists {
     }
     if (n <= capacity()) return;
     const std::size_t need = (n + full - 1) >> shift_;
-    blocks_.reserve(need);
+    detail::grow_to(blocks_, need);
     while (blocks_.size() < need) blocks_.push_back(allocate(full, bits_));
   }
   void reserve(std::size_t n) { make_room(n); }
@@ -182,7 +182,7 @@ class packed_lists {
 
   /// Re-packs every block narrower than `bits` (<= 32) at `bits`, one block at a time. On a throw,
   /// the blocks done so far stay wide and bits() is unchanged: every entry still reads the same.
-  void widen(unsigned bits) {
+  POCKETVEC_COLD void widen(unsigned bits) {
     POCKETVEC_ASSERT(bits <= 32);
     if (bits <= bits_) return;
     for (std::size_t k = 0; k < blocks_.size(); ++k) {

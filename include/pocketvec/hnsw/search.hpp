@@ -78,6 +78,7 @@ void search_layer(const graph& g, const Store& store, const typename Store::quer
   frontier.clear();
   results.clear();
   sc.visited.next(g.size());
+  if (sc.fresh.size() < g.m0()) sc.fresh.resize(g.m0());  // a list's worth, written by index below
 
   auto offer_result = [&](const candidate& c) {
     results.push_back(c);
@@ -113,14 +114,17 @@ void search_layer(const graph& g, const Store& store, const typename Store::quer
 
     // Two passes: first gather the unvisited neighbours and ask for their vectors to be
     // fetched, then compute distances while those loads are in flight.
-    auto& fresh = sc.fresh;
-    fresh.clear();
+    // (Through a pointer and a count: a push_back here was not inlined, 4 % of a search's
+    // instructions at 96 dims.)
+    slot_t* fresh = sc.fresh.data();
+    std::size_t nfresh = 0;
     for (slot_t n : g.neighbors(c.slot, level)) {
       if (sc.visited.test_and_set(n)) continue;
-      fresh.push_back(n);
+      fresh[nfresh++] = n;
       if constexpr (requires { store.prefetch(n); }) store.prefetch(n);
     }
-    for (slot_t n : fresh) {
+    for (std::size_t i = 0; i < nfresh; ++i) {
+      const slot_t n = fresh[i];
       const candidate nc{store.distance(q, n), n};
       if (results.size() < ef || nc.distance <= results.front().distance) {
         frontier.push_back(nc);

@@ -58,7 +58,7 @@ export interface IndexOptions {
   efSearch?: number;
   /** Level-sampling seed, a non-negative safe integer: same seed + same inserts = same index. Default 42. */
   seed?: number;
-  /** Auto-compact when tombstoneRatio exceeds this, in [0, 1]; 0 never. Default 0.3. */
+  /** needsCompaction once tombstoneRatio exceeds this, in [0, 1]; 0 never. Default 0.3. Nothing compacts by itself. */
   compactThreshold?: number;
   /** SQ8: train the quantizer on the first N vectors. Default 1000. */
   sq8TrainingSize?: number;
@@ -187,10 +187,13 @@ export class Index {
   /** A copy of the stored vector (normalised under cosine, decoded under sq8). */
   get(id: number): Float32Array;
   /**
-   * Rebuilds the graph over live vectors only, dropping tombstones; ids are kept. One WebAssembly call:
-   * progress is 0 of 1 before and 1 of 1 after, and the signal is looked at before it starts only.
+   * Drops the deleted vectors for good and repairs the graph around them in place (no second copy of
+   * the index, nothing re-encoded); ids are kept. One WebAssembly call: progress is 0 of 1 before and
+   * 1 of 1 after, and the signal is looked at before it starts only.
    */
   compact(options?: ProgressOptions): void;
+  /** Builds the graph again from scratch over the live vectors: slow, twice the memory at its peak. */
+  rebuild(options?: ProgressOptions): void;
   /** Preallocates room for n vectors. */
   reserve(n: number): void;
   /**
@@ -220,6 +223,8 @@ export class Index {
   readonly deletedCount: number;
   /** deletedCount / (size + deletedCount); 0 when empty. */
   readonly tombstoneRatio: number;
+  /** tombstoneRatio > compactThreshold: time to call compact(). delete() never compacts by itself. */
+  readonly needsCompaction: boolean;
   /** Bytes this index holds in the WASM heap. */
   readonly memoryBytes: number;
   /**

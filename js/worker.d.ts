@@ -45,6 +45,7 @@ export class WorkerIndex {
   has(id: number): Promise<boolean>;
   get(id: number): Promise<Float32Array>;
   compact(options?: ProgressOptions): Promise<void>;
+  rebuild(options?: ProgressOptions): Promise<void>;
   reserve(n: number): Promise<void>;
   train(sample: Float32Array, options?: TransferOptions): Promise<void>;
   toBytes(): Promise<Uint8Array>;
@@ -66,6 +67,7 @@ export class WorkerIndex {
   readonly size: Promise<number>;
   readonly deletedCount: Promise<number>;
   readonly tombstoneRatio: Promise<number>;
+  readonly needsCompaction: Promise<boolean>;
   readonly memoryBytes: Promise<number>;
   readonly sq8: Promise<Sq8Stats>;
   readonly disposed: boolean;

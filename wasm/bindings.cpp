@@ -189,6 +189,10 @@ class wasm_index {
   int get(std::uint32_t id) {
     return status([&] { out_f32_ = ix().get(id); return static_cast<int>(out_f32_.size()); });
   }
+  int rebuild() {
+    return status([&] { ix().rebuild(); return 0; });
+  }
+  bool needs_compaction() { return index_ && index_->needs_compaction(); }
   int compact() {
     return status([&] { ix().compact(); return 0; });
   }
@@ -352,6 +356,8 @@ EMSCRIPTEN_BINDINGS(pocketvec) {
       .function("contains", &wasm_index::contains)
       .function("get", &wasm_index::get)
       .function("compact", &wasm_index::compact)
+      .function("rebuild", &wasm_index::rebuild)
+      .function("needsCompaction", &wasm_index::needs_compaction)
       .function("reserve", &wasm_index::reserve)
       .function("train", &wasm_index::train)
       .function("sq8Stats", &wasm_index::sq8_stats)

@@ -385,16 +385,19 @@ export function defineIndex(loadModule) {
     }
 
     /**
-     * Rebuilds the graph over the live vectors only; ids are kept. It is one WebAssembly call: progress
-     * is its start (0 of 1) and its end (1 of 1), and a signal is looked at before it starts.
+     * Drops the deleted vectors and repairs the graph around them in place; ids are kept. One
+     * WebAssembly call: progress is its start (0 of 1) and end (1 of 1), the signal is looked at before.
      */
-    compact({ onProgress, signal } = {}) {
+    compact(options) { this.#whole('compact', options); }
+    /** Builds the graph again from the live vectors (slow, twice the memory at the peak); as compact() for options. */
+    rebuild(options) { this.#whole('rebuild', options); }
+    #whole(op, { onProgress, signal } = {}) {
       const h = this.#handle();
       progressOptions(onProgress, signal);
       throwIfAborted(signal);
       const report = reporter(onProgress, 1);
       report(0, true);
-      this.#check(h.compact());
+      this.#check(h[op]());
       report(1, true);
     }
 
@@ -443,6 +446,8 @@ export function defineIndex(loadModule) {
     get deletedCount() { return this.#handle().deletedCount(); }
     /** deleted / (live + deleted); 0 when empty. */
     get tombstoneRatio() { return this.#handle().tombstoneRatio(); }
+    /** Whether tombstoneRatio has passed compactThreshold: time to call compact(). Nothing compacts by itself. */
+    get needsCompaction() { return this.#handle().needsCompaction(); }
     /** Bytes held in the WASM heap by this index (graph, vectors, ids, buffers). */
     get memoryBytes() { return this.#handle().memoryBytes(); }
     /**

@@ -42,6 +42,7 @@ export function serve({ Index, post, listen, pause }) {
     has: ([id]) => index.has(id),
     get: ([id]) => index.get(id),
     compact: (_, extra) => index.compact(extra),
+    rebuild: (_, extra) => index.rebuild(extra),
     reserve: ([n]) => index.reserve(n),
     train: ([sample]) => index.train(sample),
     toBytes: () => index.toBytes(),
@@ -52,7 +53,7 @@ export function serve({ Index, post, listen, pause }) {
     ids: () => index.ids(),
     memory: () => index.memory(),
     property: ([name]) => {
-      if (!PROPERTIES.includes(name)) throw new TypeError(`no property ${name}`);
+      if (!PROPERTIES.includes(name) && name !== 'needsCompaction') throw new TypeError(`no property ${name}`);
       return index[name];
     },
     stats: () => Object.fromEntries(PROPERTIES.map((name) => [name, index[name]])),

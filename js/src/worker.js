@@ -178,6 +178,10 @@ export function defineWorkerIndex(spawn) {
       return this.#call('compact', [], { onProgress, signal });
     }
 
+    rebuild({ onProgress, signal } = {}) {
+      return this.#call('rebuild', [], { onProgress, signal });
+    }
+
     reserve(n) {
       return this.#call('reserve', [n]);
     }
@@ -219,6 +223,7 @@ export function defineWorkerIndex(spawn) {
     get size() { return this.#call('property', ['size']); }
     get deletedCount() { return this.#call('property', ['deletedCount']); }
     get tombstoneRatio() { return this.#call('property', ['tombstoneRatio']); }
+    get needsCompaction() { return this.#call('property', ['needsCompaction']); }
     get memoryBytes() { return this.#call('property', ['memoryBytes']); }
     get sq8() { return this.#call('property', ['sq8']); }
     get disposed() { return this.#ended !== null; }

@@ -124,12 +124,28 @@ describe('Index: ids, upsert, delete, compact', () => {
     index.dispose();
   });
 
-  test('deleting past compactThreshold compacts automatically', async () => {
-    const index = await Index.create({ dim: 4, compactThreshold: 0.3 });
-    const ids = index.insertBatch(randomVectors(10, 4, 6));
-    for (const id of ids.slice(0, 4)) index.delete(id);
-    assert.equal(index.size, 6);
-    assert.ok(index.tombstoneRatio <= 0.3, `tombstoneRatio ${index.tombstoneRatio}`);
+  test('deleting past compactThreshold asks for compact() and never compacts by itself', async () => {
+    const dim = 4;
+    const flat = randomVectors(100, dim, 6);
+    const index = await Index.create({ dim, compactThreshold: 0.3 });
+    const ids = index.insertBatch(flat);
+    for (const id of ids.slice(0, 30)) index.delete(id);
+    assert.equal(index.needsCompaction, false);  // 30 % is not past 30 %
+    for (const id of ids.slice(30, 80)) index.delete(id);
+    assert.equal(index.needsCompaction, true);
+    assert.equal(index.deletedCount, 80);  // still tombstones
+    index.compact();
+    assert.equal(index.deletedCount, 0);
+    assert.equal(index.needsCompaction, false);
+    assert.equal(index.size, 20);
+    const model = new Map([...ids.slice(80)].map((id) => [id, row(flat, dim, id)]));
+    const query = row(flat, dim, 90);
+    assertSameHits(assert, index.search(query, 20, { ef: 100 }), bruteForce('l2', model, query, 20));
+    assert.throws(() => index.get(ids[0]), (e) => e.code === 'unknown_id');
+    // rebuild() answers the same survivors and keeps the ids.
+    index.rebuild();
+    assertSameHits(assert, index.search(query, 20, { ef: 100 }), bruteForce('l2', model, query, 20));
+    assert.deepEqual(index.get(ids[99]), row(flat, dim, 99));
     index.dispose();
   });
 

@@ -115,6 +115,15 @@ inline slot_list planned0(const graph& g, const repair_plan& plan, slot_t u) noe
   return i == ~std::uint32_t{0} ? g.neighbors(u, 0) : plan.lists0.list(i, plan.heads0.row(i)->count);
 }
 
+/// Nearest first; ties by a per-node scramble, as link_back orders them. (One comparator type for
+/// every sort here: each type is another copy of std::sort in the WASM build.)
+struct nearer_to {
+  slot_t base;
+  bool operator()(const candidate& a, const candidate& b) const noexcept {
+    return a.distance < b.distance || (a.distance == b.distance && scramble(a.slot, base) < scramble(b.slot, base));
+  }
+};
+
 /// Replacements for the links u lost: `out` holds u's surviving neighbours; from `pool` (new
 /// candidates, each with its distance to u), sorted nearest first (ties by a per-node scramble, as
 /// link_back orders them), takes candidates until `out` has `degree` entries: first those farther
@@ -122,9 +131,7 @@ inline slot_list planned0(const graph& g, const repair_plan& plan, slot_t u) noe
 /// replacements), then the nearest of the rest.
 POCKETVEC_COLD inline void pick_replacements(const repair_oracle& o, slot_t base, std::vector<candidate>& pool,
                                              std::size_t degree, std::vector<slot_t>& out) {
-  std::sort(pool.begin(), pool.end(), [base](const candidate& a, const candidate& b) {
-    return a.distance < b.distance || (a.distance == b.distance && scramble(a.slot, base) < scramble(b.slot, base));
-  });
+  std::sort(pool.begin(), pool.end(), nearer_to{base});
   const std::size_t kept = out.size();
   for (candidate& c : pool) {
     if (out.size() >= degree) return;
@@ -212,7 +219,7 @@ POCKETVEC_COLD inline void connect_level0(const graph& g, const repair_oracle& o
       sc.pool.clear();
       for (slot_t t : planned0(g, plan, u))
         if (!del(t) && sc.mark[t] == fwd) sc.pool.push_back({o.distance(u, t), t});
-      std::sort(sc.pool.begin(), sc.pool.end(), closer);
+      std::sort(sc.pool.begin(), sc.pool.end(), nearer_to{u});
       bool linked = false;
       // Under ip even a fresh graph is not strongly connected (every node's nearest are the same
       // few long vectors): forcing links into their lists would only push out good ones, so ip

@@ -753,18 +753,16 @@ int run_phases(const options& o) {
     {
       pocketvec::index idx = pocketvec::index::load(bytes);
       idx.visit([&](auto& bi) {
-        using store_t = typename std::remove_cvref_t<decltype(bi)>::store_type;
         const auto& st = bi.state();
         pocketvec::repair_plan plan;
-        pocketvec::repair_scratch<store_t> sc;
+        pocketvec::repair_scratch sc;
         const auto t0 = clock_type::now();
-        pocketvec::plan_repair(st.links, st.store,
-                               [&](pocketvec::slot_t s) { return (st.deleted[s / 64] >> (s % 64)) & 1u; },
-                               bi.params().ef_construction, plan, sc);
+        pocketvec::plan_repair(st.links, pocketvec::repair_oracle::of(st.store), st.deleted.data(), plan, sc);
         plan_s = seconds_since(t0);
         planned0 = plan.heads0.size();
         planned_upper = plan.upper.size();
-        plan_bytes = plan.memory_bytes();
+        plan_bytes = plan.heads0.memory_bytes() + plan.lists0.memory_bytes() + plan.flat.capacity() * 4 +
+                     plan.remap.capacity() * 4 + plan.pos0.capacity() * 4;
       });
     }
     pocketvec::index idx = pocketvec::index::load(bytes);

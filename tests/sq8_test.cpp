@@ -478,3 +478,16 @@ TEST_CASE("sq8: at 768 dims the whole index is at least 3.6x smaller than f32 wi
   CHECK(sq8->memory_bytes() >= before + 8 * n);
   CHECK(static_cast<double>(f32->memory_bytes()) / static_cast<double>(sq8->memory_bytes()) >= 3.55);
 }
+
+TEST_CASE("sq8: norms grow in full blocks, not one allocation per vector", "[sq8][memory]") {
+  // Found by review: the norms' blocks were built with the default stride and held one row each,
+  // so single inserts re-allocated the block table every time and the heap was 1.5x memory_bytes.
+  const std::size_t dim = 8;
+  auto data = pvtest::clustered(3000, dim, 3, 12);
+  pv::sq8_store<pv::metric::l2> st(dim, 100, false);
+  for (std::size_t r = 0; r < 3000; ++r) st.append(data.data() + r * dim);
+  REQUIRE(st.is_trained());
+  CHECK(st.norms().size() == 3000);
+  CHECK(st.norms().rows_per_block() >= 1024);
+  CHECK(st.codes().rows_per_block() >= 1024);
+}

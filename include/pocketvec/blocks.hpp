@@ -92,8 +92,6 @@ class row_blocks {
     detail::grow_to(blocks_, need);  // (the table itself: by half, not one entry per block)
     while (blocks_.size() < need) blocks_.push_back(allocate(full));
   }
-  /// Capacity for `n` rows, amortised: like reserve(n), but a first block at least doubles.
-  void make_room(std::size_t n) { reserve(n); }
 
   /// Appends `count` rows copied from the bytes at `src` (stride() Ts each; any alignment). Strong.
   void append_rows(const void* src, std::size_t count) {
@@ -158,9 +156,7 @@ class row_blocks {
   }
 
   std::size_t memory_bytes() const noexcept {
-    std::size_t rows = 0;
-    if (!blocks_.empty()) rows = blocks_.size() == 1 ? first_rows_ : blocks_.size() * rows_per_block();
-    return (rows * stride_ + blocks_.size() * tail_) * sizeof(T) + blocks_.capacity() * sizeof(blocks_[0]);
+    return (capacity() * stride_ + blocks_.size() * tail_) * sizeof(T) + blocks_.capacity() * sizeof(blocks_[0]);
   }
 
  private:

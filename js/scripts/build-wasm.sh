@@ -24,8 +24,12 @@ if [ "${POCKETVEC_SKIP_WASM_BUILD:-}" = 1 ]; then
 fi
 
 command -v emcmake >/dev/null || { echo "build-wasm: emcmake not found (apt-get install emscripten)" >&2; exit 1; }
+# Closure Compiler minifies the glue (wasm/CMakeLists.txt); it is a devDependency of the package.
+closure=$js_dir/node_modules/.bin/google-closure-compiler
+[ -x "$closure" ] || { echo "build-wasm: $closure not found (run npm ci in js/)" >&2; exit 1; }
 emcmake cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOCKETVEC_BUILD_WASM=ON \
-  -DPOCKETVEC_BUILD_TESTS=OFF -DPOCKETVEC_INSTALL=OFF "-DPOCKETVEC_WASM_COMPILE_OPT=$compile_opt" "-DPOCKETVEC_WASM_LINK_OPT=$link_opt" >/dev/null
+  -DPOCKETVEC_BUILD_TESTS=OFF -DPOCKETVEC_INSTALL=OFF "-DPOCKETVEC_WASM_COMPILE_OPT=$compile_opt" "-DPOCKETVEC_WASM_LINK_OPT=$link_opt" \
+  "-DPOCKETVEC_WASM_CLOSURE_COMPILER=$closure" >/dev/null
 cmake --build "$build" --target pocketvec_wasm pocketvec_wasm_small_heap -j2
 
 mkdir -p "$js_dir/dist" "$js_dir/build/small-heap"

@@ -9,7 +9,8 @@
 //   pv_repair phases [key=value ...]    where compact()'s time goes (plan_repair vs the rest)
 //
 // deletes keys: n=100000 dim=768 m=16 efc=200 queries=1000 fractions=0.1,0.3 storages=f32,sq8
-//               seed=1 fresh=1 rebuild=1
+//               seed=1 fresh=1 rebuild=1 import=DIR export=DIR (data, deletions, truth and built indexes for
+//               bench/repair/wasm.mjs, which runs the same measurements on the WASM package)
 // churn keys:   live=20000 dim=128 ops=200000 round=1000 queries=1000 m=16 efc=200 storage=f32
 //               seed=1 every=10000 fresh_every=50000
 // phases keys:  n=20000 dim=128 fraction=0.3 storage=f32 reps=3 cache=FILE (bytes of the tombstoned index)
@@ -337,8 +338,17 @@ pocketvec::index_params make_params(std::size_t dim, const std::string& storage,
 }
 
 /// A measured call: seconds, and heap bytes it added at its peak over what was live before it.
+/// CPU time of the calling thread: what a call costs on a shared machine, where wall time also
+/// counts the time the scheduler gave to others.
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
 struct measured {
   double s = 0;
+  double cpu = 0;  // thread CPU seconds
   std::size_t peak_extra = 0;
   std::size_t heap_before = 0;
 };
@@ -347,7 +357,9 @@ measured measure(F&& f) {
   measured m;
   m.heap_before = heap::start();
   const auto t0 = clock_type::now();
+  const double c0 = thread_cpu_seconds();
   f();
+  m.cpu = thread_cpu_seconds() - c0;
   m.s = seconds_since(t0);
   m.peak_extra = heap::peak - m.heap_before;
   return m;
@@ -376,6 +388,18 @@ std::string us_json(const std::vector<std::pair<double, double>>& r) {
 
 // ---- deletes -----------------------------------------------------------------------------------
 
+std::vector<std::uint8_t> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& path, const void* data, std::size_t bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
 int run_deletes(const options& o) {
   const std::size_t n = o.num("n", 100000), dim = o.num("dim", 768), m = o.num("m", 16), efc = o.num("efc", 200);
   const std::size_t nq = o.num("queries", 1000), seed = o.num("seed", 1);
@@ -403,10 +427,21 @@ int run_deletes(const options& o) {
     for (std::size_t i = 0; i < n_deleted[f]; ++i) deleted[f][order[i]] = 1;
   }
 
-  // Exact top-10 over the survivors of each fraction, from one pass of distances.
+  // Exact top-10 over the survivors of each fraction, from one pass of distances; or, with
+  // import=DIR (an earlier run's export=DIR with the same n, dim, queries, seed and fractions), its
+  // truth and its built indexes (building is the same whatever the repair: this measures a new
+  // compact() on the same bytes without building again).
+  const std::string import_dir = o.str("import", "");
   t0 = clock_type::now();
   std::vector<truth> truths(fractions.size());
-  {
+  if (!import_dir.empty()) {
+    for (std::size_t f = 0; f < fractions.size(); ++f) {
+      const auto raw = read_file(import_dir + "/kth-" + std::to_string(f) + ".f64");
+      if (raw.size() != nq * sizeof(double)) throw std::runtime_error("import: kth file does not match queries=");
+      truths[f].kth.resize(nq);
+      std::memcpy(truths[f].kth.data(), raw.data(), raw.size());
+    }
+  } else {
     std::vector<float> dist;
     distances(queries.data(), nq, base.data(), n, dim, dist);
     const double dist_s = seconds_since(t0);
@@ -417,6 +452,24 @@ int run_deletes(const options& o) {
                  nq, fractions.size(), dist_s, seconds_since(t0));
   }
   const double truth_s = seconds_since(t0);
+  // export=DIR: the same data, deletions and truth for bench/repair/wasm.mjs (the WASM side of this run).
+  const std::string export_dir = o.str("export", "");
+  if (!export_dir.empty()) {
+    write_file(export_dir + "/base.f32", base.data(), base.size() * sizeof(float));
+    write_file(export_dir + "/queries.f32", queries.data(), queries.size() * sizeof(float));
+    write_file(export_dir + "/order.u32", order.data(), order.size() * sizeof(std::uint32_t));
+    std::string meta = "{\"n\":" + std::to_string(n) + ",\"dim\":" + std::to_string(dim) + ",\"queries\":" +
+                       std::to_string(nq) + ",\"m\":" + std::to_string(m) + ",\"ef_construction\":" +
+                       std::to_string(efc) + ",\"fractions\":[";
+    for (std::size_t f = 0; f < fractions.size(); ++f) {
+      write_file(export_dir + "/kth-" + std::to_string(f) + ".f64", truths[f].kth.data(),
+                 truths[f].kth.size() * sizeof(double));
+      meta += (f ? "," : "") + std::string("{\"fraction\":") + std::to_string(fractions[f]) + ",\"deleted\":" +
+              std::to_string(n_deleted[f]) + "}";
+    }
+    meta += "]}\n";
+    write_file(export_dir + "/meta.json", meta.data(), meta.size());
+  }
 
   for (const std::string& storage : storages) {
     pocketvec::index_params p = make_params(dim, storage, m, efc);
@@ -427,7 +480,10 @@ int run_deletes(const options& o) {
     std::vector<std::uint8_t> bytes;
     std::size_t built_memory = 0;
     double build_s = 0;
-    {
+    if (!import_dir.empty()) {
+      bytes = read_file(import_dir + "/" + storage + ".bin");
+      built_memory = pocketvec::index::load(bytes).memory_bytes();
+    } else {
       pocketvec::index idx(p);
       t0 = clock_type::now();
       idx.insert_batch(base);
@@ -437,6 +493,7 @@ int run_deletes(const options& o) {
     }
     std::fprintf(stderr, "[%s] %s build %zu: %.1f s, memory_bytes %.1f MiB\n", PV_CORE, storage.c_str(), n, build_s,
                  built_memory / 1048576.0);
+    if (!export_dir.empty()) write_file(export_dir + "/" + storage + ".bin", bytes.data(), bytes.size());
     std::printf("{\"kind\":\"build\",\"core\":\"%s\",\"rev\":\"%s\",\"storage\":\"%s\",\"n\":%zu,\"dim\":%zu,\"m\":%zu,"
                 "\"ef_construction\":%zu,\"build_s\":%.2f,\"memory_bytes\":%zu,\"truth_s\":%.2f,\"queries\":%zu,"
                 "\"load1\":%.2f}\n",
@@ -563,8 +620,11 @@ int run_churn(const options& o) {
   const std::size_t round = o.num("round", 1000), nq = o.num("queries", 1000), m = o.num("m", 16),
                     efc = o.num("efc", 200), seed = o.num("seed", 1);
   const std::size_t every = o.num("every", 10000), fresh_every = o.num("fresh_every", 50000);
+  const std::size_t check_ef = o.num("ef", 64);  // the checkpoints' recall@10 (reported as recall64)
   const std::string storage = o.str("storage", "f32");
-  const pocketvec::index_params p = make_params(dim, storage, m, efc);
+  pocketvec::index_params p = make_params(dim, storage, m, efc);
+  // needs_compaction()'s tombstone ratio (compact() cost grows with the tombstones it clears).
+  p.compact_threshold = std::stof(o.str("threshold", "0.3"));
 
   generator gen(dim, seed);
   const std::vector<float> queries = gen.rows(nq);
@@ -582,7 +642,7 @@ int run_churn(const options& o) {
   for (pocketvec::id_t id : idx.insert_batch(pool)) pool_ids.push_back(id);
   std::fprintf(stderr, "[%s] churn %s %zu x %zu: fill %.1f s\n", PV_CORE, storage.c_str(), live, dim, seconds_since(t0));
 
-  timings ins, era, com;
+  timings ins, era, com, com_cpu;
   struct worst_call {
     double s = 0;
     const char* kind = "";
@@ -610,7 +670,7 @@ int run_churn(const options& o) {
       const auto it = where.find(id);
       return it == where.end() ? nullptr : pool.data() + it->second * dim;
     };
-    const auto r = recall(idx, queries.data(), nq, dim, t, 64, live_row);
+    const auto r = recall(idx, queries.data(), nq, dim, t, check_ef, live_row);
     std::vector<float>().swap(dist);  // so that RSS shows the index, not this harness's distances
     double fresh_recall = -1, fresh_s = -1;
     std::size_t fresh_memory = 0;
@@ -623,7 +683,7 @@ int run_churn(const options& o) {
       auto fresh_row = [&](pocketvec::id_t id) -> const float* {
         return id < nlive ? pool.data() + std::size_t{id} * dim : nullptr;
       };
-      fresh_recall = recall(fresh, queries.data(), nq, dim, t, 64, fresh_row).first;
+      fresh_recall = recall(fresh, queries.data(), nq, dim, t, check_ef, fresh_row).first;
     }
     std::printf("{\"kind\":\"churn_point\",\"core\":\"%s\",\"rev\":\"%s\",\"storage\":\"%s\",\"dim\":%zu,"
                 "\"live_target\":%zu,\"ops\":%zu,\"live\":%zu,\"deleted\":%zu,\"tombstone_ratio\":%.4f,"
@@ -682,11 +742,12 @@ int run_churn(const options& o) {
         const std::size_t dels = idx.deleted_count(), slots = idx.size() + dels;
         const measured c = measure([&] { idx.compact(); });
         note(com, "compact", c.s, ops);
+        com_cpu.add(c.cpu);
         ++compactions;
         std::printf("{\"kind\":\"churn_compact\",\"core\":\"%s\",\"dim\":%zu,\"op\":%zu,\"seconds\":%.4f,"
-                    "\"deleted_before\":%zu,\"slots_before\":%zu,\"repaired\":%zu,\"peak_extra\":%zu,"
+                    "\"cpu_seconds\":%.4f,\"deleted_before\":%zu,\"slots_before\":%zu,\"repaired\":%zu,\"peak_extra\":%zu,"
                     "\"memory_after\":%zu}\n",
-                    PV_CORE, dim, ops, c.s, dels, slots, idx.last_repair_count(), c.peak_extra, idx.memory_bytes());
+                    PV_CORE, dim, ops, c.s, c.cpu, dels, slots, idx.last_repair_count(), c.peak_extra, idx.memory_bytes());
         std::fflush(stdout);
       }
 #endif
@@ -703,13 +764,13 @@ int run_churn(const options& o) {
   };
   std::printf("{\"kind\":\"churn_summary\",\"core\":\"%s\",\"rev\":\"%s\",\"storage\":\"%s\",\"dim\":%zu,"
               "\"live_target\":%zu,\"ops\":%zu,\"round\":%zu,\"m\":%zu,\"ef_construction\":%zu,\"fill_s\":%.2f,"
-              "\"wall_s\":%.1f,\"compactions\":%zu,\"insert\":%s,\"erase\":%s,\"compact\":%s,"
+              "\"wall_s\":%.1f,\"compactions\":%zu,\"insert\":%s,\"erase\":%s,\"compact\":%s,\"compact_cpu\":%s,"
               "\"worst\":{\"kind\":\"%s\",\"ms\":%.3f,\"op\":%zu}}\n",
               PV_CORE, PV_REV, storage.c_str(), dim, live, ops, round, m, efc, fill_s, churn_s, compactions,
-              kind_json(ins).c_str(), kind_json(era).c_str(), kind_json(com).c_str(), worst.kind, worst.s * 1e3,
+              kind_json(ins).c_str(), kind_json(era).c_str(), kind_json(com).c_str(), kind_json(com_cpu).c_str(), worst.kind, worst.s * 1e3,
               worst.op);
-  std::fprintf(stderr, "[%s] churn done: %.1f s, %zu compactions, worst %s %.2f ms at op %zu\n", PV_CORE, churn_s,
-               compactions, worst.kind, worst.s * 1e3, worst.op);
+  std::fprintf(stderr, "[%s] churn done: %.1f s, %zu compactions, worst %s %.2f ms at op %zu, compact() CPU max %.2f ms\n",
+               PV_CORE, churn_s, compactions, worst.kind, worst.s * 1e3, worst.op, com_cpu.max() * 1e3);
   return 0;
 }
 

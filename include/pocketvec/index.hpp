@@ -363,7 +363,7 @@ class basic_index {
   }
 
   /// Tombstones `id`: errc::unknown_id if it never existed (or was compacted away),
-  /// errc::deleted_id if it is already deleted. May trigger automatic compaction.
+  /// errc::deleted_id if it is already deleted. Never compacts (see needs_compaction()).
   void erase(id_t id) {
     require_no_batch();
     mark_deleted(live_slot(id));

@@ -127,16 +127,18 @@ struct nearer_to {
 /// Replacements for the links u lost: `out` holds u's surviving neighbours; from `pool` (new
 /// candidates, each with its distance to u), sorted nearest first (ties by a per-node scramble, as
 /// link_back orders them), takes candidates until `out` has `degree` entries: first those farther
-/// from every replacement taken so far than from u (the neighbour heuristic, among the
-/// replacements), then the nearest of the rest.
+/// from every link u has (surviving ones and replacements taken so far) than from u (the neighbour
+/// heuristic), then the nearest of the rest. Holding candidates to the replacements only was
+/// cheaper but let each repair trade a long link for a near-duplicate of a surviving one: under
+/// churn with hundreds of small compactions recall@10 drifted 1.6 points below a fresh build
+/// (bench/repair churn, docs/benchmarks.md); with every link in the test it stays level.
 POCKETVEC_COLD inline void pick_replacements(const repair_oracle& o, slot_t base, std::vector<candidate>& pool,
                                              std::size_t degree, std::vector<slot_t>& out) {
   std::sort(pool.begin(), pool.end(), nearer_to{base});
-  const std::size_t kept = out.size();
   for (candidate& c : pool) {
     if (out.size() >= degree) return;
     bool keep = true;
-    for (std::size_t r = kept; r < out.size() && keep; ++r) keep = !(o.distance(c.slot, out[r]) < c.distance);
+    for (std::size_t r = out.size(); r > 0 && keep; --r) keep = !(o.distance(c.slot, out[r - 1]) < c.distance);
     if (keep) {
       out.push_back(c.slot);
       c.slot = no_slot;  // taken

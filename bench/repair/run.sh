@@ -23,7 +23,7 @@ deletes-before         before  deletes  n=100000 dim=768 fractions=0.3 storages=
 churn128-after         after   churn    live=20000 dim=128 ops=200000 round=1000
 churn128-before        before  churn    live=20000 dim=128 ops=200000 round=1000
 churn768-after         after   churn    live=20000 dim=768 ops=200000 round=1000 queries=200
-churn128-t01-after     after   churn    live=20000 dim=128 ops=200000 round=1000 threshold=0.01
+churn128-t005-after    after   churn    live=20000 dim=128 ops=200000 round=1000 threshold=0.005
 deletes100k-after      after   deletes  n=100000 dim=768 fractions=0.1,0.3 storages=f32,sq8 rebuild=0 export=/tmp/pv-repair/export"
 
 for core in before after; do

@@ -2,7 +2,7 @@
 // The WASM side of bench/repair's `deletes` mode: the same built indexes, deletions and exact truth
 // (exported by `pv_repair deletes export=DIR`), measured through the npm package in Node.
 //
-//   node --no-liftoff bench/repair/wasm.mjs DIR [--ops compact,rebuild] > results.jsonl
+//   node --no-liftoff bench/repair/wasm.mjs DIR [--ops compact,rebuild] [--only f32:0.3,...] > results.jsonl
 //
 // For every storage (DIR/<storage>.bin) and deletion fraction, one process per operation (WASM
 // memory never shrinks, so each process measures one history): Index.fromBytes, delete the same ids
@@ -88,11 +88,14 @@ if (process.env.PV_REPAIR_CHILD) {
   }
   const opsAt = rest.indexOf('--ops');
   const ops = opsAt >= 0 ? rest[opsAt + 1].split(',') : ['compact', 'rebuild'];
+  const onlyAt = rest.indexOf('--only');
+  const only = onlyAt >= 0 ? new Set(rest[onlyAt + 1].split(',')) : null;
   const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
   for (const storage of ['f32', 'sq8']) {
     if (!existsSync(join(dir, `${storage}.bin`))) continue;
     for (let f = 0; f < meta.fractions.length; ++f)
       for (const op of ops) {
+        if (only && !only.has(`${storage}:${meta.fractions[f].fraction}`)) continue;
         const r = spawnSync(process.execPath, ['--no-liftoff', '--max-old-space-size=4096', fileURLToPath(import.meta.url), dir],
           { env: { ...process.env, PV_REPAIR_CHILD: `${storage}:${f}:${op}` }, stdio: ['ignore', 'pipe', 'inherit'] });
         if (r.status !== 0) throw new Error(`${storage} ${f} ${op}: exit ${r.status}`);

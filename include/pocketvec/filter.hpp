@@ -111,16 +111,19 @@ struct filter_options {
 
 /// The automatic strategy scans when at most this many live vectors match, else it traverses.
 /// Cost model, in distances: the scan computes one per match (m); the graph path keeps walking
-/// until its beam holds ef matches, about D(ef / s) distances at selectivity s = m / live, and an
-/// unfiltered beam of width x costs D(x) ~ c·x. They cross at m² = c·ef·live, so the threshold is
-/// scan_factor·sqrt(ef·live) (at least ef: below that the beam never fills and the traversal floods
-/// whatever it reaches). scan_factor folds in c and the graph's higher cost per distance (random
-/// rows, heaps, the visited set); measured in bench/filter (docs/benchmarks.md, "Filtered search
-/// (core)").
-inline constexpr double filter_scan_factor = 4.0;
+/// until its beam holds ef matches, which takes roughly c·ef / s distances at selectivity s = m / live
+/// (an unfiltered beam of x costs about c·x). They cross at m² = c·ef·live, so the threshold is
+/// filter_scan_factor · sqrt(ef · live), and at least ef (below that the beam never fills and the
+/// traversal floods whatever it reaches). The factor folds in c and the graph's higher cost per
+/// distance (random rows, heaps, the visited set), and was measured (bench/filter, ef 64, both paths
+/// forced; docs/benchmarks.md "Filtered search (core)"): at 100k x 768 the graph wins at 10 %
+/// (10k matches: 1.5 ms against 9.1 ms) and the scan at 5 % (5k: 2.6 ms against 3.0 ms), a crossover
+/// near 5.5k = 2.2 sqrt(ef·live); at 20k x 128 it lies between 10 % and 20 % (2k-4k matches,
+/// 1.8-3.6 sqrt(ef·live)). 2.5 sits inside both.
+inline constexpr double filter_scan_factor = 2.5;
 /// How many slots (a fixed stride over them, deleted ones skipped) a callable is sampled at when no
-/// selectivity is given. Deterministic; at 256 samples a selectivity near the crossover (~0.1 at
-/// 100k, ef 64) is estimated within about ±0.04 (two standard errors).
+/// selectivity is given. Deterministic; at 256 samples a selectivity near the crossover (about 0.06
+/// at 100k, ef 64) is estimated within about ±0.03 (two standard errors).
 inline constexpr std::size_t filter_sample_size = 256;
 
 inline std::size_t filter_scan_threshold(std::size_t ef, std::size_t live) noexcept {

@@ -711,7 +711,7 @@ class basic_index {
       batch[nbatch++] = s;
       if (nbatch == batch_size) flush();
     };
-    if (heap.capacity() < k) heap.reserve(k);
+    if (heap.capacity() < std::min(k, size())) heap.reserve(std::min(k, size()));  // k may be huge
     if constexpr (std::is_same_v<std::remove_cvref_t<Filter>, id_set>) {
       // Members in id order; while ids are in slot order too, a galloping search from the last
       // member's slot finds each one in O(log gap).

@@ -19,6 +19,7 @@
 #include "abi.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +35,7 @@
 
 #include "config.hpp"
 #include "error.hpp"
+#include "filter.hpp"
 #include "hnsw/graph.hpp"
 #include "hnsw/insert.hpp"
 #include "hnsw/repair.hpp"
@@ -388,19 +390,19 @@ class basic_index {
   }
 
   /// The k nearest live vectors, ascending by distance (fewer if fewer are live).
-  /// ef = 0 uses params().ef_search; ef < k is raised to k.
+  /// ef = 0 uses params().ef_search; ef < k is raised to k; ef above 4294967295 is
+  /// errc::invalid_argument.
   std::vector<search_result> search(std::span<const float> query, std::size_t k,
                                     std::size_t ef = 0) {
     if (k == 0) detail::fail(errc::invalid_argument, "k must be at least 1");
     const float* q = detail::check_vector(query, dim(), metric_kind, qbuf_, "query");
     if (size() == 0) detail::fail(errc::empty_index, "search on an empty index (no live vectors)");
-    ef = std::max(ef == 0 ? params_.ef_search : ef, k);
+    ef = effective_ef(ef, k);
 
     const graph& g = state_.links;
     const Store& store = state_.store;
     store.prepare(query_, q);
-    candidate cur{store.distance(query_, g.entry_point()), g.entry_point()};
-    for (int l = g.top_level(); l > 0; --l) cur = greedy_closest(g, store, query_, cur, l);
+    const candidate cur = descend();
     const std::span<const candidate> entry(&cur, 1);
     if (state_.deleted_count == 0) {
       search_layer(g, store, query_, entry, ef, 0, scratch_.search, accept_all{});
@@ -408,18 +410,105 @@ class basic_index {
       search_layer(g, store, query_, entry, ef, 0, scratch_.search,
                    [this](slot_t s) { return !is_deleted(s); });
     }
-    auto& found = scratch_.search.results;
-    if constexpr (requires { store.exact_distance(q, slot_t{}); }) {
-      if (store.has_exact())
-        for (candidate& c : found) c.distance = store.exact_distance(q, c.slot);
-      std::make_heap(found.begin(), found.end(), closer);
-    }
-    sort_results(found);
-    const std::size_t n = std::min(k, found.size());
-    std::vector<search_result> out(n);
-    for (std::size_t i = 0; i < n; ++i) out[i] = {state_.slot_ids[found[i].slot], found[i].distance};
-    return out;
+    rescore_exact(q);
+    return take_results(k);
   }
+
+  /// The k nearest live vectors that `filter` accepts, ascending by distance: exactly min(k,
+  /// matches) of them, where matches is the number of live vectors the filter accepts (none: an
+  /// empty result, an empty index included). `filter` is an id_set or any callable bool(id_t)
+  /// (filter.hpp). The strategy is chosen per query (`opt.strategy`, automatic by default):
+  ///  - scan, when at most filter_scan_threshold(ef, size()) vectors are estimated to match: the
+  ///    distance to every matching live vector, so the results are exact (under SQ8: exact in the
+  ///    store's distances; re-rank mode scans with exact f32 distances). An id_set's members are
+  ///    visited directly (O(matches) lookups, plus universe / 64 words); a callable is asked for every
+  ///    live id (O(size()) calls).
+  ///  - graph, otherwise: the HNSW search with non-matching and deleted nodes traversed but never
+  ///    returned; its beam closes only once it holds ef matches, so it widens through regions that
+  ///    do not match. It gives up for the scan when it has computed more distances than the scan
+  ///    would (about the estimated matches: the total stays within twice the scan's cost), and the
+  ///    scan also runs when it ends with fewer than min(k, matches) results (a graph that does not
+  ///    reach every match), so the guarantee above always holds.
+  /// Matches are counted for an id_set (its members below id_bound() that are live: popcount, minus
+  /// the deleted members), taken from `opt.selectivity` × size() when given, else estimated from
+  /// filter_sample_size calls of the callable at a fixed stride over the slots (deterministic).
+  /// Errors (errc::invalid_argument): k = 0, ef above 4294967295, selectivity NaN or above 1, an
+  /// unknown strategy, an id_set whose universe() is below id_bound(); the query as in search().
+  /// What the search did: last_filter_report().
+  template <class Filter>
+    requires id_filter<Filter>
+  std::vector<search_result> search(std::span<const float> query, std::size_t k, Filter&& filter,
+                                    const filter_options& opt = {}) {
+    constexpr bool is_set = std::is_same_v<std::remove_cvref_t<Filter>, id_set>;
+    if (k == 0) detail::fail(errc::invalid_argument, "k must be at least 1");
+    const float* q = detail::check_vector(query, dim(), metric_kind, qbuf_, "query");
+    const std::size_t ef = effective_ef(opt.ef, k);
+    if (!(opt.selectivity <= 1.0))
+      detail::fail(errc::invalid_argument, "selectivity must be in [0, 1] (negative: estimate it)");
+    if (static_cast<unsigned>(opt.strategy) > 2) detail::fail(errc::invalid_argument, "unknown filter strategy");
+    if constexpr (is_set) {
+      if (filter.universe() < state_.next_id)
+        detail::fail(errc::invalid_argument,
+                     "id_set covers ids below " + std::to_string(filter.universe()) +
+                         " but the index has held ids up to " + std::to_string(state_.next_id - 1) +
+                         ": size it with id_bound() (" + std::to_string(state_.next_id) + ")");
+    }
+    last_filter_ = {};
+    scratch_.search.results.clear();
+    const std::size_t live = size();
+    if (live == 0) return {};
+
+    std::size_t est = 0;
+    if constexpr (is_set) est = live_members(filter);
+    else if (opt.selectivity >= 0.0) est = static_cast<std::size_t>(std::llround(opt.selectivity * static_cast<double>(live)));
+    else est = sampled_matches(filter);
+    filter_report& rep = last_filter_;
+    rep.estimated_matches = est;
+    rep.scan_threshold = filter_scan_threshold(ef, live);
+    if constexpr (is_set)
+      if (est == 0) {  // counted, not estimated: nothing matches
+        rep.strategy = filter_strategy::scan;
+        return {};
+      }
+
+    filter_strategy use = opt.strategy;
+    if (use == filter_strategy::automatic)
+      use = est <= rep.scan_threshold ? filter_strategy::scan : filter_strategy::graph;
+    const Store& store = state_.store;
+    store.prepare(query_, q);
+    if (use == filter_strategy::graph) {
+      auto matches = [&](slot_t s) {
+        if (is_deleted(s)) return false;
+        if constexpr (is_set) return filter.test(state_.slot_ids[s]);
+        else return static_cast<bool>(filter(state_.slot_ids[s]));
+      };
+      // Forced graph: no budget (benchmarks and tests measure the traversal itself).
+      distance_budget budget{opt.strategy == filter_strategy::graph ? std::numeric_limits<std::size_t>::max()
+                                                                    : std::max(est, rep.scan_threshold)};
+      const candidate cur = descend();
+      const std::span<const candidate> entry(&cur, 1);
+      const bool complete = search_layer(state_.links, store, query_, entry, ef, 0, scratch_.search, matches, budget);
+      rep.distances = budget.spent;
+      const std::size_t need = is_set ? std::min(k, est) : k;
+      if (complete && scratch_.search.results.size() >= need) {
+        rep.strategy = filter_strategy::graph;
+        rescore_exact(q);
+        return take_results(k);
+      }
+      rep.fell_back = true;
+    }
+    rep.strategy = filter_strategy::scan;
+    scan_matches(q, k, filter);
+    sort_results(scratch_.search.results);
+    return take_results(k);
+  }
+
+  /// One above every id the index has held (live, deleted or compacted away): an id_set for
+  /// search() needs this universe. insert() hands out this id next.
+  id_t id_bound() const noexcept { return state_.next_id; }
+
+  /// What the last filtered search did: its strategy, whether it fell back, the estimate.
+  const filter_report& last_filter_report() const noexcept { return last_filter_; }
 
   /// Drops the deleted vectors for good and repairs the graph around them, in place: every live
   /// node that linked to a deleted one keeps its surviving links and gets replacements for the
@@ -516,6 +605,147 @@ class basic_index {
     if (s == no_slot) detail::fail(errc::unknown_id, "unknown id " + std::to_string(id));
     if (is_deleted(s)) detail::fail(errc::deleted_id, "id " + std::to_string(id) + " is deleted");
     return s;
+  }
+
+  // ---- search helpers ----
+
+  std::size_t effective_ef(std::size_t ef, std::size_t k) const {
+    if (ef > std::size_t{0xFFFFFFFFu})
+      detail::fail(errc::invalid_argument, "ef must be at most 4294967295, got " + std::to_string(ef));
+    return std::max(ef == 0 ? params_.ef_search : ef, k);
+  }
+
+  /// The greedy descent to level 1's closest node, from the prepared query_.
+  candidate descend() const {
+    const graph& g = state_.links;
+    const Store& store = state_.store;
+    candidate cur{store.distance(query_, g.entry_point()), g.entry_point()};
+    for (int l = g.top_level(); l > 0; --l) cur = greedy_closest(g, store, query_, cur, l);
+    return cur;
+  }
+
+  /// Re-rank mode: the graph's results re-scored with exact distances (still a heap).
+  void rescore_exact(const float* q) {
+    if constexpr (requires(const Store& st) { st.exact_distance(q, slot_t{}); }) {
+      auto& found = scratch_.search.results;
+      if (state_.store.has_exact())
+        for (candidate& c : found) c.distance = state_.store.exact_distance(q, c.slot);
+      std::make_heap(found.begin(), found.end(), closer);
+    }
+    sort_results(scratch_.search.results);
+  }
+
+  /// The first k of the sorted scratch results, as ids.
+  std::vector<search_result> take_results(std::size_t k) const {
+    const auto& found = scratch_.search.results;
+    const std::size_t n = std::min(k, found.size());
+    std::vector<search_result> out(n);
+    for (std::size_t i = 0; i < n; ++i) out[i] = {state_.slot_ids[found[i].slot], found[i].distance};
+    return out;
+  }
+
+  /// The members of `set` that are live: popcount below id_bound(), minus the members whose
+  /// latest slot is deleted (skipped when nothing is deleted).
+  std::size_t live_members(const id_set& set) const {
+    std::size_t n = set.count_below(state_.next_id);
+    if (state_.deleted_count == 0 || n == 0) return n;
+    const bool unique = ids_.in_slot_order();  // else an upserted id has a deleted and a live slot
+    for (std::size_t w = 0; w < state_.deleted.size(); ++w)
+      for (std::uint64_t bits = state_.deleted[w]; bits != 0; bits &= bits - 1) {
+        const auto s = static_cast<slot_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(bits)));
+        const id_t id = state_.slot_ids[s];
+        if (set.test(id) && (unique || find_slot(id) == s)) --n;
+      }
+    return n;
+  }
+
+  /// Live matches estimated from filter_sample_size live slots at a fixed stride.
+  template <class Filter>
+  std::size_t sampled_matches(Filter& filter) const {
+    const std::size_t slots = state_.slot_ids.size(), live = size();
+    const std::size_t stride = std::max<std::size_t>(1, slots / filter_sample_size);
+    std::size_t seen = 0, hits = 0;
+    for (std::size_t s = stride / 2; s < slots; s += stride) {
+      if (is_deleted(static_cast<slot_t>(s))) continue;
+      ++seen;
+      if (filter(state_.slot_ids[s])) ++hits;
+    }
+    if (seen == 0) return live;  // every sampled slot deleted: no estimate, assume all match
+    return static_cast<std::size_t>((static_cast<double>(hits) * static_cast<double>(live)) / static_cast<double>(seen) + 0.5);
+  }
+
+  /// The exact top k of the matching live vectors, into scratch_.search.results (a max-heap).
+  /// Rows are prefetched a batch ahead; re-rank mode measures exactly.
+  template <class Filter>
+  void scan_matches(const float* q, std::size_t k, Filter& filter) {
+    auto& heap = scratch_.search.results;
+    heap.clear();
+    const Store& store = state_.store;
+    std::size_t computed = 0;
+    constexpr std::size_t batch_size = 16;
+    slot_t batch[batch_size];
+    std::size_t nbatch = 0;
+    auto flush = [&] {
+      for (std::size_t i = 0; i < nbatch; ++i) {
+        const slot_t s = batch[i];
+        float d;
+        if constexpr (requires(const Store& st) { st.exact_distance(q, slot_t{}); })
+          d = store.has_exact() ? store.exact_distance(q, s) : store.distance(query_, s);
+        else
+          d = store.distance(query_, s);
+        const candidate c{d, s};
+        if (heap.size() < k) {
+          heap.push_back(c);
+          std::push_heap(heap.begin(), heap.end(), closer);
+        } else if (closer(c, heap.front())) {
+          std::pop_heap(heap.begin(), heap.end(), closer);
+          heap.back() = c;
+          std::push_heap(heap.begin(), heap.end(), closer);
+        }
+      }
+      computed += nbatch;
+      nbatch = 0;
+    };
+    auto add = [&](slot_t s) {
+      if constexpr (requires { store.prefetch(s); }) store.prefetch(s);
+      batch[nbatch++] = s;
+      if (nbatch == batch_size) flush();
+    };
+    if (heap.capacity() < std::min(k, size())) heap.reserve(std::min(k, size()));  // k may be huge
+    if constexpr (std::is_same_v<std::remove_cvref_t<Filter>, id_set>) {
+      // Members in id order; while ids are in slot order too, a galloping search from the last
+      // member's slot finds each one in O(log gap).
+      const std::vector<id_t>& ids = state_.slot_ids;
+      const std::size_t n = ids.size(), bound = state_.next_id;
+      const bool in_order = ids_.in_slot_order();
+      std::size_t cursor = 0;
+      const auto& words = filter.words();
+      for (std::size_t w = 0; w * 64 < bound; ++w)
+        for (std::uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
+          const auto id = static_cast<id_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(bits)));
+          if (id >= bound) break;
+          slot_t s = no_slot;
+          if (in_order) {
+            std::size_t lo = cursor, step = 1;
+            while (lo + step < n && ids[lo + step] < id) {
+              lo += step;
+              step *= 2;
+            }
+            const auto it = std::lower_bound(ids.begin() + static_cast<std::ptrdiff_t>(lo),
+                                             ids.begin() + static_cast<std::ptrdiff_t>(std::min(lo + step + 1, n)), id);
+            cursor = static_cast<std::size_t>(it - ids.begin());
+            if (cursor < n && *it == id) s = static_cast<slot_t>(cursor);
+          } else {
+            s = find_slot(id);
+          }
+          if (s != no_slot && !is_deleted(s)) add(s);
+        }
+    } else {
+      for (slot_t s = 0; s < state_.slot_ids.size(); ++s)
+        if (!is_deleted(s) && filter(state_.slot_ids[s])) add(s);
+    }
+    flush();
+    last_filter_.distances += computed;
   }
 
   /// A new state over the live vectors (SQ8: retrained on `train_rows` first, when given), built
@@ -646,6 +876,7 @@ class basic_index {
   insert_scratch<Store> scratch_;
   typename Store::query_type query_;
   std::vector<float> vbuf_, qbuf_;
+  filter_report last_filter_;
   std::size_t last_repair_ = 0;
 };
 
@@ -695,6 +926,17 @@ class index {
   std::vector<float> get(id_t id) const { return visit([&](auto& i) { return i.get(id); }); }
   std::vector<search_result> search(std::span<const float> q, std::size_t k, std::size_t ef = 0) {
     return visit([&](auto& i) { return i.search(q, k, ef); });
+  }
+  /// Filtered search: see basic_index::search(query, k, filter, opt).
+  template <class Filter>
+    requires id_filter<Filter>
+  std::vector<search_result> search(std::span<const float> q, std::size_t k, Filter&& filter,
+                                    const filter_options& opt = {}) {
+    return visit([&](auto& i) { return i.search(q, k, filter, opt); });
+  }
+  id_t id_bound() const noexcept { return visit([](auto& i) { return i.id_bound(); }); }
+  const filter_report& last_filter_report() const noexcept {
+    return visit([](auto& i) -> auto& { return i.last_filter_report(); });
   }
   void begin_batch() { visit([](auto& i) { i.begin_batch(); }); }
   void commit_batch() noexcept { visit([](auto& i) { i.commit_batch(); }); }

@@ -3,7 +3,9 @@
 // Generic over the store (which owns distances) and over an `accept(slot)` predicate deciding what
 // may enter the result set: tombstoned nodes are still traversed (they keep the graph connected)
 // but never accepted. The predicate is a template parameter so the no-deletions case compiles to
-// a loop without the check.
+// a loop without the check. A filtered search uses the same predicate (live and matching) and may
+// give the level-0 search a distance budget, a policy that is also a template parameter: without
+// one (no_budget) nothing is counted.
 // Ties in distance are broken by a scramble of the slot, so results are deterministic.
 #pragma once
 
@@ -49,6 +51,21 @@ struct accept_all {
   bool operator()(slot_t) const noexcept { return true; }
 };
 
+/// The default budget of search_layer: unlimited, and compiled away.
+struct no_budget {
+  static constexpr bool spend(std::size_t) noexcept { return true; }
+};
+
+/// Stops search_layer once it would compute more than `limit` distances; `spent` counts them.
+struct distance_budget {
+  std::size_t limit;
+  std::size_t spent = 0;
+  bool spend(std::size_t n) noexcept {
+    spent += n;
+    return spent <= limit;
+  }
+};
+
 /// Walks to a local minimum at `level`, one best neighbour at a time (ef = 1).
 template <vector_store Store>
 candidate greedy_closest(const graph& g, const Store& store, const typename Store::query_type& q,
@@ -67,11 +84,14 @@ candidate greedy_closest(const graph& g, const Store& store, const typename Stor
 }
 
 /// Beam search at `level` from `entries`. On return `sc.results` holds at most `ef` accepted
-/// candidates as a max-heap (use sort_results to order them).
-template <vector_store Store, class Accept>
-void search_layer(const graph& g, const Store& store, const typename Store::query_type& q,
+/// candidates as a max-heap (use sort_results to order them). The beam closes only once it holds
+/// `ef` accepted ones, so when few nodes are accepted it widens by itself, through the rejected
+/// ones, up to everything reachable. `budget.spend(n)` is asked before each batch of n distances;
+/// when it says no, the search stops there and returns false (its results are then incomplete).
+template <vector_store Store, class Accept, class Budget = no_budget>
+bool search_layer(const graph& g, const Store& store, const typename Store::query_type& q,
                   std::span<const candidate> entries, std::size_t ef, int level, search_scratch& sc,
-                  Accept accept) {
+                  Accept accept, Budget&& budget = Budget{}) {
   auto frontier_order = [](const candidate& a, const candidate& b) { return closer(b, a); };
   auto& frontier = sc.frontier;
   auto& results = sc.results;
@@ -123,6 +143,7 @@ void search_layer(const graph& g, const Store& store, const typename Store::quer
       fresh[nfresh++] = n;
       if constexpr (requires { store.prefetch(n); }) store.prefetch(n);
     }
+    if (!budget.spend(nfresh)) return false;
     for (std::size_t i = 0; i < nfresh; ++i) {
       const slot_t n = fresh[i];
       const candidate nc{store.distance(q, n), n};
@@ -133,6 +154,7 @@ void search_layer(const graph& g, const Store& store, const typename Store::quer
       }
     }
   }
+  return true;
 }
 
 /// Turns the result heap into an ascending list in place.

@@ -337,7 +337,6 @@ pocketvec::index_params make_params(std::size_t dim, const std::string& storage,
   return p;
 }
 
-/// A measured call: seconds, and heap bytes it added at its peak over what was live before it.
 /// CPU time of the calling thread: what a call costs on a shared machine, where wall time also
 /// counts the time the scheduler gave to others.
 double thread_cpu_seconds() {
@@ -346,6 +345,7 @@ double thread_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
+/// A measured call: seconds, and heap bytes it added at its peak over what was live before it.
 struct measured {
   double s = 0;
   double cpu = 0;  // thread CPU seconds
@@ -435,6 +435,25 @@ int run_deletes(const options& o) {
   t0 = clock_type::now();
   std::vector<truth> truths(fractions.size());
   if (!import_dir.empty()) {
+    // The export must describe this run: same data, queries, graph parameters and fractions.
+    const auto mraw = read_file(import_dir + "/meta.json");
+    const std::string meta(mraw.begin(), mraw.end());
+    auto field = [&](const std::string& key) {
+      const auto at = meta.find("\"" + key + "\":");
+      if (at == std::string::npos) throw std::runtime_error("import: meta.json has no " + key);
+      return std::stod(meta.substr(at + key.size() + 3));
+    };
+    const std::pair<const char*, double> want[] = {{"n", double(n)}, {"dim", double(dim)}, {"queries", double(nq)},
+                                                   {"m", double(m)}, {"ef_construction", double(efc)},
+                                                   {"seed", double(seed)}};
+    for (const auto& [key, value] : want)
+      if (field(key) != value) throw std::runtime_error(std::string("import: meta.json's ") + key + " differs from this run's");
+    std::size_t at = meta.find("\"fractions\":");
+    for (std::size_t f = 0; f < fractions.size(); ++f) {
+      at = meta.find("\"fraction\":", at == std::string::npos ? 0 : at + 1);
+      if (at == std::string::npos || std::abs(std::stod(meta.substr(at + 11)) - fractions[f]) > 1e-9)
+        throw std::runtime_error("import: meta.json's fractions differ from this run's (same values, same order)");
+    }
     for (std::size_t f = 0; f < fractions.size(); ++f) {
       const auto raw = read_file(import_dir + "/kth-" + std::to_string(f) + ".f64");
       if (raw.size() != nq * sizeof(double)) throw std::runtime_error("import: kth file does not match queries=");
@@ -460,7 +479,7 @@ int run_deletes(const options& o) {
     write_file(export_dir + "/order.u32", order.data(), order.size() * sizeof(std::uint32_t));
     std::string meta = "{\"n\":" + std::to_string(n) + ",\"dim\":" + std::to_string(dim) + ",\"queries\":" +
                        std::to_string(nq) + ",\"m\":" + std::to_string(m) + ",\"ef_construction\":" +
-                       std::to_string(efc) + ",\"fractions\":[";
+                       std::to_string(efc) + ",\"seed\":" + std::to_string(seed) + ",\"fractions\":[";
     for (std::size_t f = 0; f < fractions.size(); ++f) {
       write_file(export_dir + "/kth-" + std::to_string(f) + ".f64", truths[f].kth.data(),
                  truths[f].kth.size() * sizeof(double));
@@ -542,11 +561,11 @@ int run_deletes(const options& o) {
                      before / 1048576.0, rep[2].first, tomb[2].first);
         std::printf("{\"kind\":\"compact\",%s,\"seconds\":%.3f,\"memory_before\":%zu,\"memory_after\":%zu,"
                     "\"peak_extra\":%zu,\"peak_ratio\":%.4f,\"extra_ratio\":%.4f,\"last_repair_count\":%zu,"
-                    "\"recall\":%s,\"search_us\":%s,\"recall_tombstoned\":%s,\"load1\":%.2f}\n",
+                    "\"recall\":%s,\"search_us\":%s,\"recall_tombstoned\":%s,\"load1\":%.2f,\"cpu_seconds\":%.3f}\n",
                     head, c.s, before, idx.memory_bytes(), c.peak_extra,
                     static_cast<double>(before + c.peak_extra) / static_cast<double>(before),
                     static_cast<double>(c.peak_extra) / static_cast<double>(before), repaired,
-                    recall_json(rep).c_str(), us_json(rep).c_str(), recall_json(tomb).c_str(), load_c);
+                    recall_json(rep).c_str(), us_json(rep).c_str(), recall_json(tomb).c_str(), load_c, c.cpu);
         std::fflush(stdout);
       }
 #ifndef PV_OLD
@@ -620,7 +639,8 @@ int run_churn(const options& o) {
   const std::size_t round = o.num("round", 1000), nq = o.num("queries", 1000), m = o.num("m", 16),
                     efc = o.num("efc", 200), seed = o.num("seed", 1);
   const std::size_t every = o.num("every", 10000), fresh_every = o.num("fresh_every", 50000);
-  const std::size_t check_ef = o.num("ef", 64);  // the checkpoints' recall@10 (reported as recall64)
+  // The checkpoints' recall@10 is at this ef (the JSON keys say recall64 whatever it is; check_ef says it).
+  const std::size_t check_ef = o.num("ef", 64);
   const std::string storage = o.str("storage", "f32");
   pocketvec::index_params p = make_params(dim, storage, m, efc);
   // needs_compaction()'s tombstone ratio (compact() cost grows with the tombstones it clears).
@@ -689,10 +709,10 @@ int run_churn(const options& o) {
                 "\"live_target\":%zu,\"ops\":%zu,\"live\":%zu,\"deleted\":%zu,\"tombstone_ratio\":%.4f,"
                 "\"memory_bytes\":%zu,\"rss\":%zu,\"rss_at_start\":%zu,\"heap_live\":%zu,\"compactions\":%zu,"
                 "\"recall64\":%.4f,\"fresh_recall64\":%.4f,\"fresh_memory_bytes\":%zu,\"fresh_build_s\":%.2f,"
-                "\"checkpoint_s\":%.2f,\"queries\":%zu}\n",
+                "\"checkpoint_s\":%.2f,\"queries\":%zu,\"check_ef\":%zu}\n",
                 PV_CORE, PV_REV, storage.c_str(), dim, live, ops, idx.size(), idx.deleted_count(),
                 idx.tombstone_ratio(), idx.memory_bytes(), rss_bytes(), rss0, heap::live, compactions, r.first,
-                fresh_recall, fresh_memory, fresh_s, seconds_since(tc), nq);
+                fresh_recall, fresh_memory, fresh_s, seconds_since(tc), nq, check_ef);
     std::fflush(stdout);
     std::fprintf(stderr, "[%s] ops %zu: memory %.1f MiB, rss %.1f MiB, tombstones %.3f, recall64 %.4f%s\n", PV_CORE, ops,
                  idx.memory_bytes() / 1048576.0, rss_bytes() / 1048576.0, idx.tombstone_ratio(), r.first,

@@ -173,6 +173,10 @@ struct compaction {
   POCKETVEC_COLD void plan_for(const graph& g, const repair_oracle& o, const std::vector<std::uint64_t>& tombstones,
                                const std::vector<id_t>& old_ids) {
     plan_repair(g, o, tombstones.data(), plan, scratch);
+    // What only the planning needed goes before the ids are renumbered aside (the peak): the
+    // scratch (per slot: marks, reachability, pins, walk queues) and the slot -> planned-list index.
+    scratch = repair_scratch{};
+    std::vector<std::uint32_t>().swap(plan.pos0);
     slot_ids.assign(plan.live, 0);
     for (std::size_t s = 0; s < old_ids.size(); ++s)
       if (plan.remap[s] != no_slot) slot_ids[plan.remap[s]] = old_ids[s];

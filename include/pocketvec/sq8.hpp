@@ -250,21 +250,21 @@ inline double sq8_weights(const float* v, const float* origin, const float* step
 }
 
 /// The per-vector term of an SQ8 distance for codes `c`: |x̂ - lo|² (l2), 1/|x̂| (cosine), nothing (ip).
+/// Lanes > 1 sums in that many interleaved lanes: other rounding (far inside the loader's 1e-5
+/// tolerance) but no chain of dependent adds, for checking stored terms at memory speed.
+template <std::size_t Lanes = 1>
 inline float sq8_norm_term(const sq8_quantizer& q, metric m, const std::uint8_t* c) noexcept {
-  double n2 = 0;
+  double lane[Lanes] = {};
   const std::size_t dim = q.dim();
-  if (m == metric::l2) {
-    const auto step = q.step();
-    for (std::size_t i = 0; i < dim; ++i) {
-      const double x = double{step[i]} * c[i];
-      n2 += x * x;
+  const auto step = q.step();
+  for (std::size_t i = 0; i < dim; i += Lanes)
+    for (std::size_t k = 0; k < Lanes && i + k < dim; ++k) {
+      const double x = m == metric::l2 ? double{step[i + k]} * c[i + k] : q.level(i + k, c[i + k]);
+      lane[k] += x * x;
     }
-    return static_cast<float>(n2);
-  }
-  for (std::size_t i = 0; i < dim; ++i) {
-    const double x = q.level(i, c[i]);
-    n2 += x * x;
-  }
+  double n2 = 0;
+  for (double x : lane) n2 += x;
+  if (m == metric::l2) return static_cast<float>(n2);
   // Codes that decode to (nearly) all zeros have no direction: 0 makes their distance 1. A length
   // whose inverse would overflow a float counts as zero too, or distances would be inf or NaN.
   const double inv = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
@@ -607,7 +607,7 @@ class sq8_store {
       return;
     }
     for (std::size_t r = 0; r < count_; ++r) {
-      const double want = detail::sq8_norm_term(q_, M, code_row(static_cast<slot_t>(r)));
+      const double want = detail::sq8_norm_term<4>(q_, M, code_row(static_cast<slot_t>(r)));
       const double got = *norms_.row(r);
       if (!(got == want || std::abs(got - want) <= 1e-5 * std::max(std::abs(want), 1e-30)))
         detail::fail(errc::corrupt_data, "corrupt index bytes: SQ8 norm of slot " + std::to_string(r) +

@@ -25,6 +25,8 @@ const FIRST_PIECE_FLOATS = 2048;
 const PIECE_MS = 20;
 /** -errc::out_of_memory: what a failed staging allocation means (the message is in lastError()). */
 const STATUS_OUT_OF_MEMORY = -12;
+/** toBytes() and fromBytes() move bytes across the boundary this many at a time. */
+const PIECE_BYTES = 1 << 20;
 
 const DEFAULTS = Object.freeze({
   metric: 'l2',
@@ -61,6 +63,19 @@ function f32Array(value, what) {
   return value;
 }
 
+/** Feeds `bytes` to the handle's push parser a staged piece at a time; returns a status. */
+function feed(h, bytes) {
+  for (let at = 0; at < bytes.length; at += PIECE_BYTES) {
+    const part = bytes.subarray(at, at + PIECE_BYTES);
+    const target = h.stageBytes(part.length);
+    if (target === null) return STATUS_OUT_OF_MEMORY;
+    target.set(part);
+    const status = h.loadFeed(part.length);
+    if (status < 0) return status;
+  }
+  return 0;
+}
+
 function byteView(value) {
   if (value instanceof Uint8Array) return value;
   if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer)) {
@@ -83,16 +98,21 @@ export const STEPPED = Symbol('pocketvec.stepped');
  * @param {() => Promise<any>} loadModule  resolves to the instantiated Emscripten module
  */
 export function defineIndex(loadModule) {
-  /** Creates a raw handle, runs `init` on it and frees it again if that fails. */
+  /** Creates a raw handle and awaits `init` on it; frees it again if that fails or gives null. */
   async function newHandle(init) {
     const module = await loadModule();
     const handle = new module._WasmIndex();
+    let status;
     try {
-      const status = init(handle);
+      status = await init(handle);
       if (status < 0) throw errorFromStatus(status, handle.lastError());
     } catch (err) {
       handle.delete();
       throw err;
+    }
+    if (status === null) {
+      handle.delete();
+      return null;
     }
     return new Index(INTERNAL, handle, module);
   }
@@ -147,12 +167,7 @@ export function defineIndex(loadModule) {
      */
     static async fromBytes(bytes) {
       const view = byteView(bytes);
-      return newHandle((h) => {
-        const target = h.stageBytes(view.length);
-        if (target === null) return STATUS_OUT_OF_MEMORY;
-        target.set(view);
-        return h.load();
-      });
+      return newHandle((h) => feed(h, view) || h.loadFinish());
     }
 
     /**
@@ -162,10 +177,17 @@ export function defineIndex(loadModule) {
      */
     static async load(name, { store = openStore(), onProgress, signal } = {}) {
       progressOptions(onProgress, signal);
-      const bytes = await store.get(name, { onProgress, signal });
-      if (bytes === null) return null;
-      throwIfAborted(signal);
-      return Index.fromBytes(bytes);
+      return newHandle(async (h) => {
+        const found = await store.get(name, {
+          onProgress, signal, onChunk: (chunk) => {
+            const status = feed(h, chunk);
+            if (status < 0) throw errorFromStatus(status, h.lastError());
+          },
+        });
+        if (found === null) return null;
+        throwIfAborted(signal);
+        return h.loadFinish();
+      });
     }
 
     /** Names of the indexes saved in IndexedDB, sorted. */
@@ -421,22 +443,30 @@ export function defineIndex(loadModule) {
     /** The index in pocketvec's binary format (the same bytes the C++ index::save() writes). */
     toBytes() {
       const h = this.#handle();
-      this.#check(h.save());
-      const bytes = h.bytes().slice();
-      h.releaseBytes();
-      return bytes;
+      const out = new Uint8Array(this.#check(h.saveBegin(PIECE_BYTES)));
+      try {
+        for (let at = 0, n; at < out.length && (n = this.#check(h.saveNext())); at += n) out.set(h.chunk(), at);
+      } finally {
+        h.saveEnd();
+      }
+      return out;
     }
 
     /**
-     * Saves to IndexedDB under `name`, atomically replacing any previous copy.
+     * Saves to IndexedDB under `name`, atomically replacing any previous copy: the index as it is once
+     * the transaction starts, a chunk at a time in one synchronous run.
      * @param {string} name
      * @param {{ store?: import('./idb.js').IdbStore, chunkSize?: number }} [options]
      */
     async save(name, { store = openStore(), chunkSize, onProgress, signal } = {}) {
       progressOptions(onProgress, signal);
       throwIfAborted(signal);
-      const bytes = this.toBytes();
-      await store.put(name, bytes, { chunkSize, onProgress, signal });
+      const h = this.#handle();
+      await store.put(name, (size) => ({
+        length: this.#check(h.saveBegin(size)),
+        next: () => (this.#check(h.saveNext()), h.chunk().slice()),
+        end: () => this.#h && h.saveEnd(),
+      }), { chunkSize, onProgress, signal });
     }
 
     get dim() { return this.#handle().dim(); }

@@ -498,16 +498,19 @@ void append_bytes(std::vector<T>& v, std::size_t& filled, std::span<const std::u
   filled += b.size();
 }
 
-/// True when some float of v[0..n) is infinite or NaN (one pass, no branch per element).
-POCKETVEC_NOINLINE inline bool any_non_finite(const float* v, std::size_t n) noexcept {
-  std::uint32_t bad = 0;
+/// The largest |v[i]| of v[0..n) as its IEEE bits (a NaN or infinity is >= 0x7F800000): one pass,
+/// no branch per element.
+POCKETVEC_NOINLINE inline std::uint32_t max_abs_bits(const float* v, std::size_t n) noexcept {
+  std::uint32_t m = 0;
   for (std::size_t i = 0; i < n; ++i) {
     std::uint32_t bits;
     std::memcpy(&bits, v + i, 4);
-    bad |= static_cast<std::uint32_t>((bits & 0x7F800000u) == 0x7F800000u);
+    bits &= 0x7FFFFFFFu;
+    m = bits > m ? bits : m;
   }
-  return bad != 0;
+  return m;
 }
+inline bool any_non_finite(const float* v, std::size_t n) noexcept { return max_abs_bits(v, n) >= 0x7F800000u; }
 
 /// The push parser behind load() and chunked_reader. Bytes arrive in pieces of any size and go
 /// straight into the arrays the index will own (ids, tombstones, graph, row blocks); each check is
@@ -665,10 +668,16 @@ class stream_parser {
       case kind::f32: {
         const std::size_t d = f_.params.dim;
         const bool bounded = f_.params.metric_kind != metric::cosine;
-        consume_rows(rows_, b, [d, bounded](const float* v, std::size_t s) {
-          if (any_non_finite(v, d)) corrupt("non-finite value in F32_");
+        // Rows whose every |component| is below `small` are far inside insert()'s length limit
+        // (d·small² is half of it), so only the others pay for insert()'s exact check.
+        const float small = static_cast<float>(std::sqrt(max_squared_length / 2 / static_cast<double>(d)));
+        std::uint32_t small_bits;
+        std::memcpy(&small_bits, &small, 4);
+        consume_rows(rows_, b, [d, bounded, small_bits](const float* v, std::size_t s) {
+          const std::uint32_t top = max_abs_bits(v, d);
+          if (top >= 0x7F800000u) corrupt("non-finite value in F32_");
           // Only vectors insert() would take: past this length l2/ip distances overflow float.
-          if (!bounded) return;
+          if (!bounded || top <= small_bits) return;
           double n2 = 0;
           for (std::size_t i = 0; i < d; ++i) n2 += double{v[i]} * v[i];
           if (n2 > max_squared_length) corrupt("vector at slot " + std::to_string(s) + " in F32_ is too large");

@@ -2,15 +2,14 @@
 //
 // Layout: one database (default 'pocketvec', version 1), two object stores:
 //   manifests  keyPath 'name': { name, generation, byteLength, chunkSize, chunkCount, savedAt } (older
-//              saves also hold checksums[], a CRC-32 per chunk, no longer read)
+//              saves also hold checksums[], CRC-32s no longer read)
 //   chunks     keys [name, generation, i]: Uint8Array of chunkSize bytes (the last may be shorter)
-// A save puts every chunk of a new generation (made one at a time by a writer: Index's is the WASM
-// serializer), the manifest pointing at it, and deletes the old generation's chunks, in ONE readwrite
-// transaction, resolving on its `complete`: all of it happens or none does, and a failed save leaves
-// the previous generation named. A load reads manifest and chunks in one readonly transaction and
-// hands each chunk on in order once it exists and has its size; the C++ push parser checks the
-// format's CRC-32C, which also catches damaged or reordered chunks. The store never parses bytes.
-// `indexedDB` is injectable (openStore({ indexedDB })) so Node tests can use fake-indexeddb.
+// A save puts the chunks of a new generation (from a writer: Index's is the WASM serializer), the
+// manifest naming it and the deletes of the old one in ONE readwrite transaction and resolves on its
+// `complete`: all of it happens or none does. A load reads manifest and chunks in one readonly
+// transaction and hands each chunk on in order once it exists and has its size; the C++ parser's
+// CRC-32C catches damaged or reordered chunks. The store never parses bytes.
+// `indexedDB` is injectable (openStore({ indexedDB })): Node tests use fake-indexeddb.
 import { PocketvecError } from './errors.js';
 import { abortedError, reporter, throwIfAborted } from './progress.js';
 
@@ -20,7 +19,7 @@ const CHUNKS = 'chunks';
 /** 1 MiB: small enough for any backend's single-value limits, large enough to keep request count low. */
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
 
-/** One request or transaction as a promise; resolves a transaction on `complete`. */
+/** A request or transaction as a promise; a transaction resolves on `complete`. */
 function done(target) {
   return new Promise((resolve, reject) => {
     if ('oncomplete' in target) {
@@ -97,10 +96,7 @@ export class IdbStore {
     return this.#db;
   }
 
-  /**
-   * Stores `bytes` (a Uint8Array or a ChunkWriter, index.d.ts) under `name`, replacing any previous copy atomically.
-   * @param {string} name
-   */
+  /** Stores `bytes` (Uint8Array or ChunkWriter, index.d.ts) under `name`, atomically replacing any older copy. */
   async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal } = {}) {
     checkName(name);
     const writer = typeof bytes === 'function' ? bytes : bytes instanceof Uint8Array && ((size) => {
@@ -145,7 +141,7 @@ export class IdbStore {
           manifests.put({ name, generation, byteLength: length, chunkSize, chunkCount, savedAt: Date.now() });
           if (old) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
         } catch (err) {
-          // A synchronous throw (the writer, DataCloneError, QuotaExceededError in some engines): undo everything.
+          // A synchronous throw (the writer, DataCloneError, some engines' QuotaExceededError): undo it all.
           try {
             tx.abort();
             failure = err;
@@ -172,7 +168,6 @@ export class IdbStore {
   /**
    * The bytes saved under `name` (null: none); with onChunk, each chunk goes to it in order and the
    * result is true (a throw from it aborts the read). 'corrupt_data' for a missing or short chunk.
-   * @param {string} name
    */
   async get(name, { onProgress, signal, onChunk } = {}) {
     checkName(name);

@@ -1,17 +1,15 @@
 // index.js — the public `Index` class over the embind adapter (wasm/bindings.cpp).
 //
 // Boundary rules, kept in this one file:
-//   - Vectors are Float32Arrays, copied into a WASM buffer with one TypedArray.set (stageF32 returns a
-//     fresh view each time, so memory growth can never leave a stale one behind). search() writes its
-//     query straight to the adapter's fixed query buffer through module.HEAPF32, read at each call
-//     (Emscripten replaces it when memory grows), and makes a single embind call.
-//   - Results are copied out of C++-owned buffers (.slice() of a view, or reads through the module's
-//     current HEAPU32/HEAPF32 for search) straight after the call that filled them, before anything
-//     can grow memory.
-//   - Every bindings call that can fail returns a number: >= 0 is the result, < 0 is -errc; check()
-//     turns it into a PocketvecError with the C++ message. The index is unchanged by a failed call.
-//   - Integers are checked here to be integers in [0, 2^32) (embind would silently wrap them); the
-//     ranges that matter (dim <= 4096, k >= 1, the reserved id) are the C++ core's to enforce.
+//   - Inputs are copied into a WASM buffer with one TypedArray.set into a view made fresh for each
+//     call (memory growth never leaves a stale one); search() writes its query into the adapter's fixed
+//     query buffer through module.HEAPF32, read at each call, and makes a single embind call.
+//   - Results are copied out of C++-owned buffers (.slice() of a view, or HEAPU32/HEAPF32 reads)
+//     straight after the call that filled them, before anything can grow memory.
+//   - A call that can fail returns >= 0 (the result) or -errc; check() makes that a PocketvecError
+//     with the C++ message. A failed call changes nothing.
+//   - Integers are checked to be in [0, 2^32) (embind would wrap them); the ranges that matter
+//     (dim <= 4096, k >= 1, the reserved id) are the C++ core's.
 // The entries (node.js, browser.js) call defineIndex() with the loader for their platform.
 import { PocketvecError, errorFromStatus } from './errors.js';
 import { openStore } from './idb.js';
@@ -280,10 +278,9 @@ export function defineIndex(loadModule) {
       }
       const report = reporter(onProgress, rows);
       report(0, true);
-      // A large batch goes over in pieces, so the heap holds one piece at a time rather than a second
-      // copy of the whole batch. Every piece is checked before the first is inserted, and the inserts
-      // run in one core batch: a piece that fails (e.g. out of memory), or an abort, rolls back the
-      // pieces before it.
+      // A large batch goes over in pieces (the heap holds one at a time, not a copy of the batch), all
+      // checked before the first is inserted; the inserts run in one core batch, so a failing piece
+      // (e.g. out of memory) or an abort rolls back the pieces before it.
       for (let first = 0; first < rows; first += pieceRows) {
         this.#stage(h, flat.subarray(first * dim, Math.min(rows, first + pieceRows) * dim));
         this.#check(h.checkBatch(first));
@@ -299,8 +296,8 @@ export function defineIndex(loadModule) {
       this.#check(h.beginBatch(rows));
       let done = false;
       try {
-        // Paced pieces start small and are resized from the time the last one took (growing at most
-        // 2x a piece), so that a report or an abort never waits much longer than PIECE_MS.
+        // Paced pieces start small and are sized from the last one's time (at most 2x larger), so a
+        // report or an abort never waits much longer than PIECE_MS.
         let n = paced ? Math.max(1, Math.floor(FIRST_PIECE_FLOATS / dim)) : pieceRows;
         for (let at = 0; at < rows;) {
           n = Math.min(n, rows - at);

@@ -249,12 +249,23 @@ export class Index {
   [Symbol.dispose](): void;
 }
 
-/** Saved indexes in one IndexedDB database: atomic saves, checksummed chunks. */
+/** Makes a save's chunks one at a time, inside the transaction (Index.save passes the WASM serializer). */
+export type ChunkWriter = (chunkSize: number) => {
+  /** Total bytes. */
+  length: number;
+  /** A copy of the next chunkSize bytes (the last chunk shorter). */
+  next(): Uint8Array;
+  /** Called once the chunks are written or the save failed. */
+  end?(): void;
+};
+
+/** Saved indexes in one IndexedDB database: atomic saves in chunks, streamed on load. */
 export class IdbStore {
   constructor(options?: { indexedDB?: IDBFactory; dbName?: string });
   readonly dbName: string;
-  put(name: string, bytes: Uint8Array, options?: { chunkSize?: number }): Promise<void>;
-  get(name: string): Promise<Uint8Array | null>;
+  put(name: string, bytes: Uint8Array | ChunkWriter, options?: ProgressOptions & { chunkSize?: number }): Promise<void>;
+  /** The bytes, or with onChunk each chunk handed over in order as read (then true); null when absent. */
+  get(name: string, options?: ProgressOptions & { onChunk?: (chunk: Uint8Array) => void }): Promise<Uint8Array | true | null>;
   list(): Promise<string[]>;
   delete(name: string): Promise<boolean>;
 }

@@ -10,7 +10,9 @@
 //     that never moves while the index lives (`queryAddress()`); JS writes the query there through the
 //     module's current HEAPF32 (re-read at every call, so never a view of a grown-away buffer) and
 //     makes one call, which returns where the answer is; JS reads it through HEAPU32/HEAPF32 at once.
-//   - Outputs: results land in C++-owned buffers (`out_u32_`, `out_f32_`, `bytes_`) that JS views
+//   - Saves and loads stream: a writer yields the file a chunk at a time (`saveNext`, `chunk`), a push
+//     parser takes it a staged piece at a time (`loadFeed`), so the heap never holds the whole file.
+//   - Outputs: results land in C++-owned buffers (`out_u32_`, `out_f32_`, a save chunk) that JS views
 //     with a typed_memory_view and copies out with .slice() at once, before any call can grow memory.
 //     A search answer is packed as (id, distance bits) u32 pairs after a count, read in place.
 //   - Errors: no C++ exception and no JS exception crosses the boundary. Every entry point runs in
@@ -212,12 +214,38 @@ class wasm_index {
     sq8_[3] = st.clamped_fraction();
     return reinterpret_cast<std::uintptr_t>(sq8_);
   }
-  double save() {
-    return guard([&] { bytes_ = ix().save(); return static_cast<double>(bytes_.size()); });
+  // --- streaming save and load: one chunk of heap at a time, never the whole file ----------------
+  // saveBegin(chunk) starts a writer over the index and returns the file's length; each saveNext()
+  // fills the next chunk (its length, 0 at the end), which JS copies out of chunk() at once. JS makes
+  // every call between saveBegin and saveEnd in one synchronous run, so the index cannot change.
+  double save_begin(std::size_t chunk) {
+    return guard([&] { writer_.emplace(ix(), chunk); return static_cast<double>(writer_->total_bytes()); });
   }
-  int load() {
+  double save_next() {
+    return guard([&] {
+      if (!writer_) pocketvec::detail::fail(errc::invalid_argument, "no save in progress");
+      chunk_ = writer_->next();
+      return static_cast<double>(chunk_.size());
+    });
+  }
+  emscripten::val chunk() const { return emscripten::val(emscripten::typed_memory_view(chunk_.size(), chunk_.data())); }
+  void save_end() {
+    writer_.reset();
+    chunk_ = {};
+  }
+  // A load feeds the file in pieces staged with stageBytes(n): loadFeed(n) parses the first n staged
+  // bytes straight into the arrays of the index to be (a fresh handle's push parser), loadFinish()
+  // builds it. Any failure is final for the handle (JS deletes it).
+  int load_feed(std::size_t n) {
     return status([&] {
-      index_.emplace(pocketvec::index::load(bytes_));
+      reader().feed({bytes_.data(), std::min(n, bytes_.size())});
+      return 0;
+    });
+  }
+  int load_finish() {
+    return status([&] {
+      index_.emplace(reader().finish());
+      reader_.reset();
       query_.assign(index_->dim(), 0.0f);
       release_bytes();
       return 0;
@@ -230,9 +258,6 @@ class wasm_index {
   }
   emscripten::val results_f32() const {
     return emscripten::val(emscripten::typed_memory_view(out_f32_.size(), out_f32_.data()));
-  }
-  emscripten::val bytes() const {
-    return emscripten::val(emscripten::typed_memory_view(bytes_.size(), bytes_.data()));
   }
   void release_bytes() { std::vector<std::uint8_t>().swap(bytes_); }
   std::string last_error() const { return last_error_; }
@@ -261,6 +286,10 @@ class wasm_index {
   pocketvec::index& ix() {
     if (!index_) pocketvec::detail::fail(errc::invalid_argument, "index is not initialised");
     return *index_;
+  }
+  pocketvec::chunked_reader& reader() {
+    if (!reader_) reader_.emplace();
+    return *reader_;
   }
 
   template <class T>
@@ -322,6 +351,9 @@ class wasm_index {
   std::vector<float> out_f32_;
   std::vector<std::uint8_t> bytes_;
   std::vector<float> query_;  // dim() floats; allocated once per index, so its address is stable
+  std::optional<pocketvec::chunked_writer> writer_;
+  std::span<const std::uint8_t> chunk_;
+  std::optional<pocketvec::chunked_reader> reader_;
   std::string last_error_;
   double sq8_[4] = {};
 };
@@ -361,12 +393,14 @@ EMSCRIPTEN_BINDINGS(pocketvec) {
       .function("reserve", &wasm_index::reserve)
       .function("train", &wasm_index::train)
       .function("sq8Stats", &wasm_index::sq8_stats)
-      .function("save", &wasm_index::save)
-      .function("load", &wasm_index::load)
+      .function("saveBegin", &wasm_index::save_begin)
+      .function("saveNext", &wasm_index::save_next)
+      .function("chunk", &wasm_index::chunk)
+      .function("saveEnd", &wasm_index::save_end)
+      .function("loadFeed", &wasm_index::load_feed)
+      .function("loadFinish", &wasm_index::load_finish)
       .function("resultsU32", &wasm_index::results_u32)
       .function("resultsF32", &wasm_index::results_f32)
-      .function("bytes", &wasm_index::bytes)
-      .function("releaseBytes", &wasm_index::release_bytes)
       .function("lastError", &wasm_index::last_error)
       .function("dim", &wasm_index::dim)
       .function("size", &wasm_index::size)

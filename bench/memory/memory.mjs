@@ -17,7 +17,7 @@
 //              to a temporary file for the next three; compactThreshold 0 so that compaction runs
 //              only when asked)
 //   frombytes  Index.fromBytes() of churn's bytes
-//   idb-save   Index.fromBytes() of churn's bytes, then save() into fake-indexeddb
+//   idb-save   Index.fromBytes() of churn's bytes, then save() into fake-indexeddb, then toBytes()
 //   idb-load   churn's bytes put into fake-indexeddb by the store alone (no WASM), then Index.load()
 // Memory does not depend on the data or on efConstruction (only the time does), hence the random rows
 // and the low default. POCKETVEC_JS=/abs/path/to/src/node.js measures another copy of the package.
@@ -200,6 +200,8 @@ async function runChild(job) {
       if (scenario === 'idb-save') {
         await index.save('bench', { store: idbStore() });
         record('save', index);
+        const again = index.toBytes();
+        record('toBytes', index, { bytes: again.byteLength });
       }
     }
   }
@@ -230,13 +232,14 @@ export function renderMarkdown(run) {
     `sizes in MiB; heapBytes is the WebAssembly memory (never shrinks), RSS the whole Node process.`, ''];
   for (const quant of run.quant) {
     out.push(`#### ${quant}`, '');
-    out.push('| scenario | step | memoryBytes | heapBytes | heapBytes/memoryBytes | heapUsedBytes | RSS | s |');
-    out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    out.push('| scenario | step | memoryBytes | heapBytes | heapBytes/memoryBytes | heapBytes − memoryBytes | heapUsedBytes | RSS | s |');
+    out.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of run.results.filter((x) => x.quant === quant)) {
-      if (r.error) { out.push(`| ${r.scenario} | failed: ${r.error} | | | | | | |`); continue; }
+      if (r.error) { out.push(`| ${r.scenario} | failed: ${r.error} | | | | | | | |`); continue; }
       for (const s of r.steps) {
         const ratio = s.indexBytes ? (s.heapBytes / s.indexBytes).toFixed(2) : '—';
-        out.push(`| ${r.scenario} | ${s.step} | ${fmtMiB(s.indexBytes)} | ${fmtMiB(s.heapBytes)} | ${ratio} | ${fmtMiB(s.heapUsedBytes)} | ${fmtMiB(s.rssBytes)} | ${s.seconds} |`);
+        const over = s.indexBytes ? fmtMiB(s.heapBytes - s.indexBytes) : '—';
+        out.push(`| ${r.scenario} | ${s.step} | ${fmtMiB(s.indexBytes)} | ${fmtMiB(s.heapBytes)} | ${ratio} | ${over} | ${fmtMiB(s.heapUsedBytes)} | ${fmtMiB(s.rssBytes)} | ${s.seconds} |`);
       }
     }
     out.push('');

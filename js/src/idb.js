@@ -1,18 +1,15 @@
-// idb.js — saves index bytes in IndexedDB, atomically, with per-chunk checksums. Plain JS, no dependency.
+// idb.js — saves index bytes in IndexedDB, atomically, a chunk at a time. Plain JS, no dependency.
 //
-// Layout: one database (default name 'pocketvec', version 1) with two object stores:
-//   manifests  keyPath 'name': { name, generation, byteLength, chunkSize, chunkCount, checksums[], savedAt }
-//   chunks     out-of-line keys [name, generation, i]: Uint8Array of chunkSize bytes (the last may be shorter)
-// A save writes every chunk of a new generation, then the manifest that points at it, then deletes the
-// old generation's chunks — all in ONE readwrite transaction, and resolves on the transaction's
-// `complete` (not a request's `success`): IndexedDB then guarantees that either all of it happened or
-// none did. A save that fails midway (quota, abort, tab closed, an uncloneable value) rolls back, and
-// the previous generation is still the one the manifest names.
-// A load reads the manifest and its chunks in one readonly transaction (a consistent snapshot) and
-// checks chunk count, sizes and CRC-32s before handing the bytes on; the C++ loader then checks the
-// format itself. The store never parses index bytes.
-// `indexedDB` is injectable (openStore({ indexedDB })) so Node tests can use fake-indexeddb.
-import { crc32 } from './crc32.js';
+// Layout: one database (default 'pocketvec', version 1), two object stores:
+//   manifests  keyPath 'name': { name, generation, byteLength, chunkSize, chunkCount, savedAt } (older
+//              saves also hold checksums[], CRC-32s no longer read)
+//   chunks     keys [name, generation, i]: Uint8Array of chunkSize bytes (the last may be shorter)
+// A save puts the chunks of a new generation (from a writer: Index's is the WASM serializer), the
+// manifest naming it and the deletes of the old one in ONE readwrite transaction and resolves on its
+// `complete`: all of it happens or none does. A load reads manifest and chunks in one readonly
+// transaction and hands each chunk on in order once it exists and has its size; the C++ parser's
+// CRC-32C catches damaged or reordered chunks. The store never parses bytes.
+// `indexedDB` is injectable (openStore({ indexedDB })): Node tests use fake-indexeddb.
 import { PocketvecError } from './errors.js';
 import { abortedError, reporter, throwIfAborted } from './progress.js';
 
@@ -22,7 +19,7 @@ const CHUNKS = 'chunks';
 /** 1 MiB: small enough for any backend's single-value limits, large enough to keep request count low. */
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
 
-/** One request or transaction as a promise; resolves a transaction on `complete`. */
+/** A request or transaction as a promise; a transaction resolves on `complete`. */
 function done(target) {
   return new Promise((resolve, reject) => {
     if ('oncomplete' in target) {
@@ -99,87 +96,87 @@ export class IdbStore {
     return this.#db;
   }
 
-  /**
-   * Stores `bytes` under `name`, replacing any previous copy atomically.
-   * @param {string} name
-   * @param {Uint8Array} bytes
-   * @param {{ chunkSize?: number }} [options]
-   */
+  /** Stores `bytes` (Uint8Array or ChunkWriter, index.d.ts) under `name`, atomically replacing any older copy. */
   async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal } = {}) {
     checkName(name);
-    if (!(bytes instanceof Uint8Array)) throw new PocketvecError('invalid_argument', 'bytes must be a Uint8Array');
+    const writer = typeof bytes === 'function' ? bytes : bytes instanceof Uint8Array && ((size) => {
+      let at = 0;
+      // Copies: structured clone of a subarray would clone its whole underlying buffer.
+      return { length: bytes.length, next: () => bytes.slice(at, (at += size)) };
+    });
+    if (!writer) throw new PocketvecError('invalid_argument', 'bytes must be a Uint8Array');
     if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new PocketvecError('invalid_argument', `chunkSize must be a positive integer, got ${chunkSize}`);
     throwIfAborted(signal);
     const db = await this.#open();
-    const chunkCount = Math.ceil(bytes.length / chunkSize);
-    const report = reporter(onProgress, bytes.length);
-    // Copies: structured clone of a subarray would clone its whole underlying buffer.
-    const chunks = [];
-    const checksums = [];
-    for (let i = 0; i < chunkCount; i++) {
-      const chunk = bytes.slice(i * chunkSize, Math.min(bytes.length, (i + 1) * chunkSize));
-      chunks.push(chunk);
-      checksums.push(crc32(chunk));
-    }
     let failure = null;
     let stop = null;
+    let length = 0;
+    let report = () => {};
     try {
       throwIfAborted(signal);
       const tx = db.transaction([MANIFESTS, CHUNKS], 'readwrite');
       const finished = done(tx);
       finished.catch(() => {}); // awaited below, unless a request throws first (after an abort)
       stop = abortOn(signal, tx);
-      report(0, true);
-      let written = 0;
       const manifests = tx.objectStore(MANIFESTS);
       const chunkStore = tx.objectStore(CHUNKS);
       const get = manifests.get(name);
       get.onsuccess = () => {
+        let source;
         try {
           const old = get.result;
           const generation = old ? old.generation + 1 : 1;
-          chunks.forEach((chunk, i) => {
+          source = writer(chunkSize);
+          length = source.length;
+          report = reporter(onProgress, length);
+          report(0, true);
+          const chunkCount = Math.ceil(length / chunkSize);
+          let written = 0;
+          for (let i = 0; i < chunkCount; i++) {
+            const chunk = source.next();
             const req = chunkStore.put(chunk, [name, generation, i]);
             // The last report waits for the transaction's complete.
-            if (onProgress) req.onsuccess = () => { written += chunk.length; if (written < bytes.length) report(written); };
-          });
-          manifests.put({ name, generation, byteLength: bytes.length, chunkSize, chunkCount, checksums, savedAt: Date.now() });
+            if (onProgress) req.onsuccess = () => { written += chunk.length; if (written < length) report(written); };
+          }
+          manifests.put({ name, generation, byteLength: length, chunkSize, chunkCount, savedAt: Date.now() });
           if (old) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
         } catch (err) {
-          // A synchronous throw (DataCloneError, QuotaExceededError in some engines): undo everything.
+          // A synchronous throw (the writer, DataCloneError, some engines' QuotaExceededError): undo it all.
           try {
             tx.abort();
             failure = err;
           } catch {
             // Already aborted (the throw came from a request made after an abort): report that abort.
           }
+        } finally {
+          source?.end?.();
         }
       };
       await finished;
     } catch (err) {
       if (signal?.aborted) throw abortedError(signal);
       const cause = failure ?? err;
+      if (cause instanceof PocketvecError) throw cause;
       throw new PocketvecError('io_error',
         `saving "${name}" to IndexedDB failed (${describe(cause)}); the previously saved copy, if any, is unchanged`, { cause });
     } finally {
       stop?.();
     }
-    report(bytes.length, true);
+    report(length, true);
   }
 
   /**
-   * The bytes saved under `name`, or null when there is none. Throws PocketvecError 'corrupt_data'
-   * when the stored chunks do not match their manifest.
-   * @param {string} name
-   * @returns {Promise<Uint8Array | null>}
+   * The bytes saved under `name` (null: none); with onChunk, each chunk goes to it in order and the
+   * result is true (a throw from it aborts the read). 'corrupt_data' for a missing or short chunk.
    */
-  async get(name, { onProgress, signal } = {}) {
+  async get(name, { onProgress, signal, onChunk } = {}) {
     checkName(name);
     throwIfAborted(signal);
     const db = await this.#open();
     let manifest;
     let report = null;
-    const parts = [];
+    let out = null;
+    let failure = null;
     let stop = null;
     try {
       throwIfAborted(signal);
@@ -192,20 +189,35 @@ export class IdbStore {
       get.onsuccess = () => {
         manifest = get.result;
         if (!manifest || !validManifest(manifest)) return;
-        report = reporter(onProgress, manifest.byteLength);
+        const { byteLength, chunkSize, chunkCount } = manifest;
+        report = reporter(onProgress, byteLength);
         report(0, true);
+        if (!onChunk) out = new Uint8Array(byteLength);
         let read = 0;
-        for (let i = 0; i < manifest.chunkCount; i++) {
+        for (let i = 0; i < chunkCount; i++) {
           const req = chunkStore.get([name, manifest.generation, i]);
           req.onsuccess = () => {
-            parts[i] = req.result;
-            read += Math.min(manifest.chunkSize, manifest.byteLength - i * manifest.chunkSize);
-            if (read < manifest.byteLength) report(read);
+            if (failure) return;
+            try {
+              const part = req.result instanceof ArrayBuffer ? new Uint8Array(req.result) : req.result;
+              const where = `chunk ${i + 1} of ${chunkCount}`;
+              if (!(part instanceof Uint8Array)) throw corrupt(name, `${where} is missing`);
+              const expected = Math.min(chunkSize, byteLength - read);
+              if (part.length !== expected) throw corrupt(name, `${where} holds ${part.length} bytes, expected ${expected}`);
+              if (onChunk) onChunk(part);
+              else out.set(part, read);
+              read += part.length;
+              if (read < byteLength) report(read);
+            } catch (err) {
+              failure = err;
+              try { tx.abort(); } catch { /* already finished */ }
+            }
           };
         }
       };
       await finished;
     } catch (err) {
+      if (failure) throw failure;
       if (signal?.aborted) throw abortedError(signal);
       throw new PocketvecError('io_error', `loading "${name}" from IndexedDB failed (${describe(err)})`, { cause: err });
     } finally {
@@ -214,20 +226,8 @@ export class IdbStore {
     throwIfAborted(signal);
     if (manifest === undefined) return null;
     if (!validManifest(manifest)) throw corrupt(name, 'its manifest is malformed');
-    const out = new Uint8Array(manifest.byteLength);
-    let offset = 0;
-    for (let i = 0; i < manifest.chunkCount; i++) {
-      const part = parts[i] instanceof ArrayBuffer ? new Uint8Array(parts[i]) : parts[i];
-      const where = `chunk ${i + 1} of ${manifest.chunkCount}`;
-      if (!(part instanceof Uint8Array)) throw corrupt(name, `${where} is missing`);
-      const expected = Math.min(manifest.chunkSize, manifest.byteLength - offset);
-      if (part.length !== expected) throw corrupt(name, `${where} holds ${part.length} bytes, expected ${expected}`);
-      if (crc32(part) !== manifest.checksums[i]) throw corrupt(name, `${where} fails its CRC-32 checksum`);
-      out.set(part, offset);
-      offset += part.length;
-    }
     report?.(manifest.byteLength, true);
-    return out;
+    return out ?? true;
   }
 
   /** Names of the saved indexes, sorted. */
@@ -285,7 +285,7 @@ function validManifest(m) {
   const count = Math.ceil(m.byteLength / m.chunkSize);
   return Number.isSafeInteger(m.generation) && Number.isSafeInteger(m.byteLength) && m.byteLength >= 0 &&
     Number.isSafeInteger(m.chunkSize) && m.chunkSize > 0 && m.chunkCount === count &&
-    Array.isArray(m.checksums) && m.checksums.length === count;
+    (m.checksums === undefined || (Array.isArray(m.checksums) && m.checksums.length === count));
 }
 
 let defaultStore = null;

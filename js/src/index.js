@@ -1,17 +1,15 @@
 // index.js — the public `Index` class over the embind adapter (wasm/bindings.cpp).
 //
 // Boundary rules, kept in this one file:
-//   - Vectors are Float32Arrays, copied into a WASM buffer with one TypedArray.set (stageF32 returns a
-//     fresh view each time, so memory growth can never leave a stale one behind). search() writes its
-//     query straight to the adapter's fixed query buffer through module.HEAPF32, read at each call
-//     (Emscripten replaces it when memory grows), and makes a single embind call.
-//   - Results are copied out of C++-owned buffers (.slice() of a view, or reads through the module's
-//     current HEAPU32/HEAPF32 for search) straight after the call that filled them, before anything
-//     can grow memory.
-//   - Every bindings call that can fail returns a number: >= 0 is the result, < 0 is -errc; check()
-//     turns it into a PocketvecError with the C++ message. The index is unchanged by a failed call.
-//   - Integers are checked here to be integers in [0, 2^32) (embind would silently wrap them); the
-//     ranges that matter (dim <= 4096, k >= 1, the reserved id) are the C++ core's to enforce.
+//   - Inputs are copied into a WASM buffer with one TypedArray.set into a view made fresh for each
+//     call (memory growth never leaves a stale one); search() writes its query into the adapter's fixed
+//     query buffer through module.HEAPF32, read at each call, and makes a single embind call.
+//   - Results are copied out of C++-owned buffers (.slice() of a view, or HEAPU32/HEAPF32 reads)
+//     straight after the call that filled them, before anything can grow memory.
+//   - A call that can fail returns >= 0 (the result) or -errc; check() makes that a PocketvecError
+//     with the C++ message. A failed call changes nothing.
+//   - Integers are checked to be in [0, 2^32) (embind would wrap them); the ranges that matter
+//     (dim <= 4096, k >= 1, the reserved id) are the C++ core's.
 // The entries (node.js, browser.js) call defineIndex() with the loader for their platform.
 import { PocketvecError, errorFromStatus } from './errors.js';
 import { openStore } from './idb.js';
@@ -25,6 +23,8 @@ const FIRST_PIECE_FLOATS = 2048;
 const PIECE_MS = 20;
 /** -errc::out_of_memory: what a failed staging allocation means (the message is in lastError()). */
 const STATUS_OUT_OF_MEMORY = -12;
+/** toBytes() and fromBytes() move bytes across the boundary this many at a time. */
+const PIECE_BYTES = 1 << 20;
 
 const DEFAULTS = Object.freeze({
   metric: 'l2',
@@ -61,6 +61,19 @@ function f32Array(value, what) {
   return value;
 }
 
+/** Feeds `bytes` to the handle's push parser a staged piece at a time; returns a status. */
+function feed(h, bytes) {
+  for (let at = 0; at < bytes.length; at += PIECE_BYTES) {
+    const part = bytes.subarray(at, at + PIECE_BYTES);
+    const target = h.stageBytes(part.length);
+    if (target === null) return STATUS_OUT_OF_MEMORY;
+    target.set(part);
+    const status = h.loadFeed(part.length);
+    if (status < 0) return status;
+  }
+  return 0;
+}
+
 function byteView(value) {
   if (value instanceof Uint8Array) return value;
   if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && value instanceof SharedArrayBuffer)) {
@@ -83,16 +96,21 @@ export const STEPPED = Symbol('pocketvec.stepped');
  * @param {() => Promise<any>} loadModule  resolves to the instantiated Emscripten module
  */
 export function defineIndex(loadModule) {
-  /** Creates a raw handle, runs `init` on it and frees it again if that fails. */
+  /** Creates a raw handle and awaits `init` on it; frees it again if that fails or gives null. */
   async function newHandle(init) {
     const module = await loadModule();
     const handle = new module._WasmIndex();
+    let status;
     try {
-      const status = init(handle);
+      status = await init(handle);
       if (status < 0) throw errorFromStatus(status, handle.lastError());
     } catch (err) {
       handle.delete();
       throw err;
+    }
+    if (status === null) {
+      handle.delete();
+      return null;
     }
     return new Index(INTERNAL, handle, module);
   }
@@ -147,12 +165,7 @@ export function defineIndex(loadModule) {
      */
     static async fromBytes(bytes) {
       const view = byteView(bytes);
-      return newHandle((h) => {
-        const target = h.stageBytes(view.length);
-        if (target === null) return STATUS_OUT_OF_MEMORY;
-        target.set(view);
-        return h.load();
-      });
+      return newHandle((h) => feed(h, view) || h.loadFinish());
     }
 
     /**
@@ -162,10 +175,17 @@ export function defineIndex(loadModule) {
      */
     static async load(name, { store = openStore(), onProgress, signal } = {}) {
       progressOptions(onProgress, signal);
-      const bytes = await store.get(name, { onProgress, signal });
-      if (bytes === null) return null;
-      throwIfAborted(signal);
-      return Index.fromBytes(bytes);
+      return newHandle(async (h) => {
+        const found = await store.get(name, {
+          onProgress, signal, onChunk: (chunk) => {
+            const status = feed(h, chunk);
+            if (status < 0) throw errorFromStatus(status, h.lastError());
+          },
+        });
+        if (found === null) return null;
+        throwIfAborted(signal);
+        return h.loadFinish();
+      });
     }
 
     /** Names of the indexes saved in IndexedDB, sorted. */
@@ -258,10 +278,9 @@ export function defineIndex(loadModule) {
       }
       const report = reporter(onProgress, rows);
       report(0, true);
-      // A large batch goes over in pieces, so the heap holds one piece at a time rather than a second
-      // copy of the whole batch. Every piece is checked before the first is inserted, and the inserts
-      // run in one core batch: a piece that fails (e.g. out of memory), or an abort, rolls back the
-      // pieces before it.
+      // A large batch goes over in pieces (the heap holds one at a time, not a copy of the batch), all
+      // checked before the first is inserted; the inserts run in one core batch, so a failing piece
+      // (e.g. out of memory) or an abort rolls back the pieces before it.
       for (let first = 0; first < rows; first += pieceRows) {
         this.#stage(h, flat.subarray(first * dim, Math.min(rows, first + pieceRows) * dim));
         this.#check(h.checkBatch(first));
@@ -277,8 +296,8 @@ export function defineIndex(loadModule) {
       this.#check(h.beginBatch(rows));
       let done = false;
       try {
-        // Paced pieces start small and are resized from the time the last one took (growing at most
-        // 2x a piece), so that a report or an abort never waits much longer than PIECE_MS.
+        // Paced pieces start small and are sized from the last one's time (at most 2x larger), so a
+        // report or an abort never waits much longer than PIECE_MS.
         let n = paced ? Math.max(1, Math.floor(FIRST_PIECE_FLOATS / dim)) : pieceRows;
         for (let at = 0; at < rows;) {
           n = Math.min(n, rows - at);
@@ -421,22 +440,30 @@ export function defineIndex(loadModule) {
     /** The index in pocketvec's binary format (the same bytes the C++ index::save() writes). */
     toBytes() {
       const h = this.#handle();
-      this.#check(h.save());
-      const bytes = h.bytes().slice();
-      h.releaseBytes();
-      return bytes;
+      const out = new Uint8Array(this.#check(h.saveBegin(PIECE_BYTES)));
+      try {
+        for (let at = 0, n; at < out.length && (n = this.#check(h.saveNext())); at += n) out.set(h.chunk(), at);
+      } finally {
+        h.saveEnd();
+      }
+      return out;
     }
 
     /**
-     * Saves to IndexedDB under `name`, atomically replacing any previous copy.
+     * Saves to IndexedDB under `name`, atomically replacing any previous copy: the index as it is once
+     * the transaction starts, a chunk at a time in one synchronous run.
      * @param {string} name
      * @param {{ store?: import('./idb.js').IdbStore, chunkSize?: number }} [options]
      */
     async save(name, { store = openStore(), chunkSize, onProgress, signal } = {}) {
       progressOptions(onProgress, signal);
       throwIfAborted(signal);
-      const bytes = this.toBytes();
-      await store.put(name, bytes, { chunkSize, onProgress, signal });
+      const h = this.#handle();
+      await store.put(name, (size) => ({
+        length: this.#check(h.saveBegin(size)),
+        next: () => (this.#check(h.saveNext()), h.chunk().slice()),
+        end: () => this.#h && h.saveEnd(),
+      }), { chunkSize, onProgress, signal });
     }
 
     get dim() { return this.#handle().dim(); }

@@ -5,7 +5,6 @@ import { describe, test } from 'node:test';
 import { IDBFactory, IDBObjectStore } from 'fake-indexeddb';
 
 import { Index, PocketvecError, openStore } from 'pocketvec';
-import { crc32 } from '../src/crc32.js';
 import { randomVectors, row } from './helpers.js';
 
 const dim = 8;
@@ -64,9 +63,18 @@ async function withFailingPut(nth, failure, fn) {
   }
 }
 
-test('crc32 matches the standard check value', () => {
+/** CRC-32 (zlib), what saves before the streaming store put in their manifests. */
+function crc32(bytes) {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+test('the test\'s crc32 matches the standard check value', () => {
   assert.equal(crc32(new TextEncoder().encode('123456789')), 0xcbf43926);
-  assert.equal(crc32(new Uint8Array(0)), 0);
 });
 
 describe('IndexedDB: round trips', () => {
@@ -133,6 +141,117 @@ describe('IndexedDB: round trips', () => {
   });
 });
 
+describe('IndexedDB: streaming', () => {
+  test('a save made before the streaming store (JS CRC-32 per chunk in the manifest) still loads', async () => {
+    const { indexedDB, store } = freshStore();
+    const index = await sampleIndex(21, 300);
+    const bytes = index.toBytes();
+    const chunkSize = 1500;
+    const chunkCount = Math.ceil(bytes.length / chunkSize);
+    const checksums = [];
+    await store.list(); // creates the database
+    await raw(indexedDB, async ({ manifests, chunks }) => {
+      for (let i = 0; i < chunkCount; i++) {
+        const chunk = bytes.slice(i * chunkSize, (i + 1) * chunkSize);
+        checksums.push(crc32(chunk));
+        await request(chunks.put(chunk, ['old', 3, i]));
+      }
+      await request(manifests.put({ name: 'old', generation: 3, byteLength: bytes.length, chunkSize, chunkCount, checksums, savedAt: 1 }));
+    });
+    const again = await Index.load('old', { store });
+    assert.deepEqual(again.toBytes(), bytes);
+    // Saving over it writes the new manifest (no checksums) and deletes the old chunks.
+    await again.save('old', { store, chunkSize });
+    const manifest = await raw(indexedDB, ({ manifests }) => request(manifests.get('old')));
+    assert.equal(manifest.generation, 4);
+    assert.equal(manifest.checksums, undefined);
+    assert.equal(await raw(indexedDB, ({ chunks }) => request(chunks.count())), chunkCount);
+    assert.deepEqual((await Index.load('old', { store })).toBytes(), bytes);
+  });
+
+  test('chunks are the bytes of toBytes(), each a separate copy of chunkSize bytes', async () => {
+    const { indexedDB, store } = freshStore();
+    const index = await sampleIndex(22, 300);
+    const bytes = index.toBytes();
+    for (const chunkSize of [1, 97, 4096, bytes.length, bytes.length + 1]) {
+      if (chunkSize === 1) continue; // (thousands of records: covered by the C++ tests)
+      await index.save('c', { store, chunkSize });
+      const parts = await raw(indexedDB, async ({ chunks }) => request(chunks.getAll()));
+      assert.equal(parts.length, Math.ceil(bytes.length / chunkSize));
+      for (const p of parts) assert.equal(p.buffer.byteLength, p.length, 'a chunk is its own buffer, not a view of the heap');
+      const all = new Uint8Array(bytes.length);
+      let at = 0;
+      for (const p of parts) { all.set(p, at); at += p.length; }
+      assert.deepEqual(all, bytes);
+      assert.deepEqual((await Index.load('c', { store })).toBytes(), bytes);
+    }
+  });
+
+  test('get() without onChunk returns the bytes; with it, hands over each chunk in order', async () => {
+    const { store } = freshStore();
+    const index = await sampleIndex(23, 200);
+    await index.save('g', { store, chunkSize: 1000 });
+    const bytes = await store.get('g');
+    assert.deepEqual(bytes, index.toBytes());
+    const seen = [];
+    assert.equal(await store.get('g', { onChunk: (c) => seen.push(c.length) }), true);
+    assert.deepEqual(seen, Array.from({ length: Math.ceil(bytes.length / 1000) }, (_, i) => Math.min(1000, bytes.length - i * 1000)));
+    assert.equal(await store.get('none', { onChunk: () => {} }), null);
+  });
+
+  test('a save whose writer fails part-way through its chunks leaves the previous save loadable', async () => {
+    const { indexedDB, store } = freshStore();
+    const old = await sampleIndex(24, 300);
+    await old.save('notes', { store, chunkSize: 512 });
+    const before = await raw(indexedDB, ({ chunks }) => request(chunks.count()));
+    let ended = 0;
+    const failing = (size) => {
+      let n = 0;
+      return {
+        length: 10 * size,
+        next: () => { if (++n === 4) throw new PocketvecError('out_of_memory', 'simulated'); return new Uint8Array(size); },
+        end: () => { ended += 1; },
+      };
+    };
+    await assert.rejects(store.put('notes', failing, { chunkSize: 512 }), (err) => err.code === 'out_of_memory');
+    assert.equal(ended, 1, 'the writer is ended');
+    assert.deepEqual((await Index.load('notes', { store })).toBytes(), old.toBytes());
+    assert.equal(await raw(indexedDB, ({ chunks }) => request(chunks.count())), before);
+  });
+
+  test('a save aborted when its transaction starts leaves the previous save loadable', async () => {
+    const { store } = freshStore();
+    const old = await sampleIndex(27, 300);
+    await old.save('notes', { store, chunkSize: 512 });
+    const bigger = await sampleIndex(25, 600);
+    const controller = new AbortController();
+    await assert.rejects(bigger.save('notes', {
+      store, chunkSize: 512, signal: controller.signal, onProgress: () => controller.abort(),
+    }), (err) => err.code === 'aborted');
+    assert.deepEqual((await Index.load('notes', { store })).toBytes(), old.toBytes());
+    // The index can be saved (and changed) afterwards: no writer was left open.
+    bigger.insert(new Float32Array(dim).fill(0.5));
+    await bigger.save('notes', { store });
+    assert.deepEqual((await Index.load('notes', { store })).toBytes(), bigger.toBytes());
+  });
+
+  test('a corrupt chunk stops the load at once and leaves no index behind', async () => {
+    const { indexedDB, store } = freshStore();
+    const index = await sampleIndex(26, 300);
+    await index.save('x', { store, chunkSize: 256 });
+    const manifest = await raw(indexedDB, ({ manifests }) => request(manifests.get('x')));
+    await raw(indexedDB, async ({ chunks }) => {
+      const chunk = await request(chunks.get(['x', manifest.generation, 0]));
+      chunk[0] = 0; // the magic
+      await request(chunks.put(chunk, ['x', manifest.generation, 0]));
+    });
+    let handed = 0;
+    await expectCorrupt(store.get('x', { onChunk: () => { handed += 1; if (handed === 1) throw new PocketvecError('corrupt_data', 'stop'); } }), /stop/);
+    assert.equal(handed, 1);
+    await expectCorrupt(Index.load('x', { store }), /bad magic/);
+  });
+});
+
 describe('IndexedDB: a failed save keeps the previous copy', () => {
   const failures = {
     'put throws QuotaExceededError': () => {
@@ -187,14 +306,30 @@ describe('IndexedDB: corruption is reported', () => {
     return { indexedDB, store, manifest, key: (i) => ['notes', manifest.generation, i] };
   }
 
-  test('a flipped byte in a chunk fails its checksum', async () => {
+  test('a flipped bit in any chunk fails the format\'s own checksum (CRC-32C, computed in WASM)', async () => {
     const { indexedDB, store, manifest, key } = await saved();
+    for (let i = 0; i < manifest.chunkCount; i++) {
+      const at = (i * 977) % 2048;
+      const flip = () => raw(indexedDB, async ({ chunks }) => {
+        const chunk = await request(chunks.get(key(i)));
+        chunk[Math.min(at, chunk.length - 1)] ^= 1 << (i % 8);
+        await request(chunks.put(chunk, key(i)));
+      });
+      await flip();
+      await expectCorrupt(Index.load('notes', { store }), /corrupt index bytes/);
+      await flip(); // undone: loads again
+      assert.ok(await Index.load('notes', { store }));
+    }
+  });
+
+  test('swapped chunks are refused', async () => {
+    const { indexedDB, store, key } = await saved();
     await raw(indexedDB, async ({ chunks }) => {
-      const chunk = await request(chunks.get(key(1)));
-      chunk[100] ^= 1;
-      await request(chunks.put(chunk, key(1)));
+      const [a, b] = [await request(chunks.get(key(1))), await request(chunks.get(key(2)))];
+      await request(chunks.put(b, key(1)));
+      await request(chunks.put(a, key(2)));
     });
-    await expectCorrupt(Index.load('notes', { store }), new RegExp(`saved index "notes" is corrupt: chunk 2 of ${manifest.chunkCount} fails its CRC-32`));
+    await expectCorrupt(Index.load('notes', { store }), /corrupt index bytes/);
   });
 
   test('a missing chunk', async () => {
@@ -218,7 +353,13 @@ describe('IndexedDB: corruption is reported', () => {
     await expectCorrupt(Index.load('notes', { store }), /manifest is malformed/);
   });
 
-  test('bytes that pass the chunk checksums but not the format are corrupt_data from the C++ loader', async () => {
+  test('a manifest whose checksums are not an array of one per chunk', async () => {
+    const { indexedDB, store, manifest } = await saved();
+    await raw(indexedDB, ({ manifests }) => request(manifests.put({ ...manifest, checksums: [1] })));
+    await expectCorrupt(Index.load('notes', { store }), /manifest is malformed/);
+  });
+
+  test('bytes that pass the chunk checks but not the format are corrupt_data from the C++ loader', async () => {
     const { store } = freshStore();
     await store.put('garbage', new Uint8Array(5000).fill(0x5a));
     await expectCorrupt(Index.load('garbage', { store }), /./);

@@ -313,6 +313,36 @@ describe('Index: bytes', () => {
   }
 });
 
+describe('Index: bytes larger than one 1 MiB piece', () => {
+  for (const quantization of ['none', 'sq8']) {
+    test(`${quantization}: toBytes() and fromBytes() stream in pieces; every cut and a damaged byte are refused`, async () => {
+      const dim = 256;
+      const index = await Index.create({ dim, quantization, sq8Rerank: quantization === 'sq8', efConstruction: 16, seed: 4 });
+      index.insertBatch(randomVectors(1300, dim, 12));
+      const bytes = index.toBytes();
+      assert.ok(bytes.length > (1 << 20) + 1000, `${bytes.length} bytes`);
+      const copy = await Index.fromBytes(bytes);
+      assert.deepEqual(copy.toBytes(), bytes);
+      const q = row(randomVectors(1, dim, 13), dim, 0);
+      assert.deepEqual(copy.search(q, 10), index.search(q, 10));
+      for (const cut of [0, 95, 1 << 20, (1 << 20) + 1, bytes.length - 1]) {
+        await assert.rejects(Index.fromBytes(bytes.subarray(0, cut)), (err) => err.code === 'corrupt_data' && /truncated/.test(err.message));
+      }
+      const damaged = bytes.slice();
+      damaged[(1 << 20) + 7] ^= 0x10;
+      await assert.rejects(Index.fromBytes(damaged), (err) => err.code === 'corrupt_data');
+      const longer = new Uint8Array(bytes.length + 5);
+      longer.set(bytes);
+      await assert.rejects(Index.fromBytes(longer), (err) => err.code === 'corrupt_data' && /5 trailing bytes/.test(err.message));
+      // No save writer is left open after toBytes(): the index still changes and saves.
+      index.insert(q);
+      assert.equal((await Index.fromBytes(index.toBytes())).size, 1301);
+      index.dispose();
+      copy.dispose();
+    });
+  }
+});
+
 describe('Index: lifetime and memory', () => {
   test('dispose is idempotent and Symbol.dispose disposes', async () => {
     const index = await Index.create({ dim: 2 });

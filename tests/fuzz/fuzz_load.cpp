@@ -201,9 +201,28 @@ extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t s
 }
 #endif
 
+/// The push parser fed `input` in pieces of 1 + size % 61 bytes (1 for sizes that are multiples of
+/// 61): nullopt when it refuses them.
+std::optional<pv::index> load_in_pieces(std::span<const std::uint8_t> input) {
+  const std::size_t piece = 1 + input.size() % 61;
+  pv::chunked_reader r;
+  try {
+    for (std::size_t at = 0; at < input.size(); at += piece) r.feed(input.subspan(at, std::min(piece, input.size() - at)));
+    return r.finish();
+  } catch (const pv::error& e) {
+    if (e.code() != pv::errc::corrupt_data && e.code() != pv::errc::unsupported_version) {
+      std::fprintf(stderr, "fuzz_load: the push parser threw errc %d: %s\n", static_cast<int>(e.code()), e.what());
+      violated("the push parser fails only with corrupt_data or unsupported_version");
+    }
+    return std::nullopt;
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::span<const std::uint8_t> input(data, size);
   std::optional<pv::index> idx;
+  // load() feeds the whole input at once; in pieces, the same parser must agree on every input.
+  std::optional<pv::index> pieces = load_in_pieces(input);
   try {
     idx.emplace(pv::load(input));
   } catch (const pv::error& e) {
@@ -211,8 +230,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::fprintf(stderr, "fuzz_load: load threw errc %d: %s\n", static_cast<int>(e.code()), e.what());
       violated("load fails only with corrupt_data or unsupported_version");
     }
+    FUZZ_CHECK(!pieces);
     return 0;
   }
+  FUZZ_CHECK(pieces.has_value());
+  FUZZ_CHECK(pv::save(*pieces) == pv::save(*idx));
+  pieces.reset();
   exercise(*idx, input);
   return 0;
 }

@@ -169,25 +169,37 @@ struct compaction {
   std::vector<std::uint64_t> deleted;
   id_lookup ids;
 
-  /// Plans the repair and the renumbered ids. May throw; changes nothing.
+  bool ids_in_place = false;
+
+  /// Plans the repair and the renumbered ids. May throw; changes nothing. While the ids are in
+  /// slot order (no lookup table) the survivors' stay in order, so commit() renumbers them in
+  /// place; otherwise they and their table are built aside here.
   POCKETVEC_COLD void plan_for(const graph& g, const repair_oracle& o, const std::vector<std::uint64_t>& tombstones,
-                               const std::vector<id_t>& old_ids) {
+                               const std::vector<id_t>& old_ids, bool ids_in_slot_order) {
     plan_repair(g, o, tombstones.data(), plan, scratch);
-    // What only the planning needed goes before the ids are renumbered aside (the peak): the
+    // What only the planning needed goes before anything else is built aside (the peak): the
     // scratch (per slot: marks, reachability, pins, walk queues) and the slot -> planned-list index.
     scratch = repair_scratch{};
     std::vector<std::uint32_t>().swap(plan.pos0);
+    deleted.assign((plan.live + 63) / 64, 0);
+    ids_in_place = ids_in_slot_order;
+    if (ids_in_place) return;  // `ids` stays an in-order lookup
     slot_ids.assign(plan.live, 0);
     for (std::size_t s = 0; s < old_ids.size(); ++s)
       if (plan.remap[s] != no_slot) slot_ids[plan.remap[s]] = old_ids[s];
     ids.rebuild(slot_ids);
-    deleted.assign((plan.live + 63) / 64, 0);
   }
   /// Writes the graph, ids and tombstones (the store is the caller's). Cannot fail.
   POCKETVEC_COLD void commit(graph& g, std::vector<id_t>& to_ids, std::vector<std::uint64_t>& to_deleted,
                              id_lookup& to_lookup) noexcept {
     commit_repair(g, plan);
-    to_ids.swap(slot_ids);
+    if (ids_in_place) {  // remap[s] <= s: one forward pass moves every survivor down
+      for (std::size_t s = 0; s < to_ids.size(); ++s)
+        if (plan.remap[s] != no_slot) to_ids[plan.remap[s]] = to_ids[s];
+      to_ids.resize(plan.live);
+    } else {
+      to_ids.swap(slot_ids);
+    }
     to_deleted.swap(deleted);
     to_lookup = std::move(ids);
   }
@@ -535,7 +547,7 @@ class basic_index {
       return;
     }
     detail::compaction c;
-    c.plan_for(state_.links, repair_oracle::of(state_.store), state_.deleted, state_.slot_ids);
+    c.plan_for(state_.links, repair_oracle::of(state_.store), state_.deleted, state_.slot_ids, ids_.in_slot_order());
     // Commit: nothing below allocates or throws.
     state_.store.keep_only(c.plan.remap, c.plan.live);
     c.commit(state_.links, state_.slot_ids, state_.deleted, ids_);

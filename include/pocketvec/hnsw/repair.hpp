@@ -76,7 +76,7 @@ struct repair_plan {
 
 struct repair_scratch {
   std::vector<candidate> pool;
-  std::vector<slot_t> seen, hops, queue, order, out;
+  std::vector<slot_t> seen, hops, queue, out;
   std::vector<std::uint32_t> mark;        // per slot: an epoch
   std::vector<std::uint8_t> back;          // per slot: reaches the entry point (connect_level0)
   std::vector<std::uint8_t> pinned;        // per slot: a reachability fix added a link into it
@@ -198,6 +198,9 @@ POCKETVEC_COLD inline void connect_level0(const graph& g, const repair_oracle& o
   }
   sc.back.assign(n, 0);
   sc.pinned.assign(n, 0);
+  // The walks hold up to every node: room for them once, rather than by doubling (a doubling step
+  // holds the old array and one twice its size: it was compact()'s peak).
+  sc.queue.reserve(n);
   // A forced link may cut off nodes an earlier round reached: repeat until a round fixes nothing
   // (4-5 rounds on the hardest cases measured; the cap only bounds pathological inputs).
   for (int round = 0; round < 64; ++round) {
@@ -213,8 +216,7 @@ POCKETVEC_COLD inline void connect_level0(const graph& g, const repair_oracle& o
             sc.queue.push_back(t);
           }
     };
-    walk_from(plan.entry);
-    sc.order.swap(sc.queue);  // what the entry point reaches
+    walk_from(plan.entry);  // sc.queue: what the entry point reaches (later: the last walk, all reached)
     for (slot_t u = 0; u < n; ++u) {
       if (del(u) || sc.mark[u] == fwd) continue;
       // From its nearest reached neighbour with room, else over an unpinned entry of the nearest
@@ -238,7 +240,7 @@ POCKETVEC_COLD inline void connect_level0(const graph& g, const repair_oracle& o
         for (const candidate& c : sc.pool)
           if ((linked = add_to(g, plan, c.slot, u, force != 0, sc))) break;
       for (std::size_t k = 0; k < 16 && !linked; ++k)
-        linked = add_to(g, plan, sc.order[(scramble(u) + k) % sc.order.size()], u, true, sc);
+        linked = add_to(g, plan, sc.queue[(scramble(u) + k) % sc.queue.size()], u, true, sc);
       if (!linked) {  // (every list tried is full of pinned links: the entry point's last goes)
         sc.hops.assign(1, u);
         const slot_list l = planned0(g, plan, plan.entry);

@@ -35,15 +35,7 @@ index_params params_for(std::size_t dim, metric m, store_kind s) {
   return p;
 }
 
-template <class E>
-errc code_of(E&& fn) {
-  try {
-    fn();
-  } catch (const error& e) {
-    return e.code();
-  }
-  return errc{};
-}
+using pvtest::code_of;
 
 /// Rows with the cluster each was drawn from: `clusters` Gaussian centres (spread 1) and rows
 /// around them (spread `spread`); `clusters` = 0 gives plain Gaussian rows, all of cluster 0.

@@ -153,15 +153,7 @@ pv::index feed_in_pieces(const std::vector<std::uint8_t>& b, const std::vector<s
   return r.finish();
 }
 
-template <class F>
-pv::errc code_of(F&& f) {
-  try {
-    f();
-  } catch (const pv::error& e) {
-    return e.code();
-  }
-  return pv::errc{};
-}
+using pvtest::code_of;
 
 }  // namespace
 

@@ -34,15 +34,7 @@ double mean_recall(pv::index& idx, metric m, const std::vector<float>& base,
   return sum / static_cast<double>(nq);
 }
 
-template <class E>
-errc code_of(E&& fn) {
-  try {
-    fn();
-  } catch (const error& e) {
-    return e.code();
-  }
-  return errc{};
-}
+using pvtest::code_of;
 
 }  // namespace
 

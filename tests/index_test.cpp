@@ -39,7 +39,7 @@ using pvtest::code_of;
 }  // namespace
 
 TEST_CASE("index: recall@10 against brute force on 10k x 128 clustered data, every metric",
-          "[index][recall]") {
+          "[index][recall][scale]") {
   const std::size_t dim = 128, n = 10000;
   auto base = pvtest::clustered(n + 200, dim, 64, 1);  // the last 200 rows are the queries
   const std::vector<float> queries(base.begin() + n * dim, base.end());

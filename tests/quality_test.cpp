@@ -298,7 +298,7 @@ link_quality quality_of(std::size_t n, const std::vector<std::vector<std::uint32
 }  // namespace
 
 TEST_CASE("HNSW build: every node's level-0 links, hubs' included, are as near as a textbook HNSW's",
-          "[quality][graph]") {
+          "[quality][graph][scale]") {
   // 4000 x 32 uniform random (hard: no cluster structure), m 16, ef_construction 100, and the
   // reference built with the same levels. Truth: each node's 64 (twice the level-0 capacity)
   // exact nearest. Slots equal insertion order (no deletes), so node i is slot i in both graphs.
@@ -342,7 +342,7 @@ TEST_CASE("HNSW build: every node's level-0 links, hubs' included, are as near a
 TEST_CASE("Search on 768-d isotropic clusters with near ties: f32 recall@10 matches a textbook "
           "HNSW, SQ8 is within 2 points of f32 or of exact search over its codes, SQ8 + re-rank "
           "within 1 of f32",
-          "[quality][recall]") {
+          "[quality][recall][scale]") {
   // 10 Gaussian centres (spread 1 in every dimension) plus per-dimension noise of the same spread,
   // so a query's neighbours are nearly equidistant; 600 base vectors, 100 queries.
   // Measured, recall@10 at ef 64 (ef 10), the same today and with the defects fixed:
@@ -358,7 +358,7 @@ TEST_CASE("Search on 768-d isotropic clusters with near ties: f32 recall@10 matc
 
 TEST_CASE("Search on 32-d uniform random data: f32 recall@10 matches a textbook HNSW, SQ8 is "
           "within 2 points of f32 or of exact search over its codes, SQ8 + re-rank within 1 of f32",
-          "[quality][recall]") {
+          "[quality][recall][scale]") {
   // 3000 base vectors, 200 queries, uniform in [0, 1)^32: no structure for the graph to exploit.
   // Measured, recall@10 at ef 64 (ef 10):
   //           reference        today f32        fixed f32        SQ8 today/fixed  re-rank today/fixed
@@ -406,7 +406,7 @@ std::vector<float> read_idx3(const std::string& path, std::size_t n, std::size_t
 
 TEST_CASE("Search on a Fashion-MNIST sample: f32 recall@10 matches a textbook HNSW, SQ8 is "
           "within 2 points of f32 or of exact search over its codes, SQ8 + re-rank within 1 of f32",
-          "[quality][recall][fashion-mnist]") {
+          "[quality][recall][fashion-mnist][scale]") {
   // The first 600 training images as the base, the first 100 test images as queries (784 dims,
   // pixel values 0..255). The idx files must be decompressed into POCKETVEC_FASHION_MNIST_DIR
   // (the test binary has no zlib); without them the test passes with a warning.
@@ -438,7 +438,7 @@ TEST_CASE("Search on a Fashion-MNIST sample: f32 recall@10 matches a textbook HN
 TEST_CASE("Search on data far from the origin (+1000 in every dimension): f32 recall@10 matches "
           "a textbook HNSW, SQ8 is within 2 points of f32 or of exact search over its codes, "
           "SQ8 + re-rank within 1 of f32",
-          "[quality][recall][offset]") {
+          "[quality][recall][offset][scale]") {
   // 3000 + 200 uniform vectors in [1000, 1001)^32, base and queries alike. The neighbourhoods are
   // those of the uniform test: only the coordinates are far from zero.
   // Measured, recall@10 at ef 64 (ef 10), SQ8 brute force 0.994 (l2):

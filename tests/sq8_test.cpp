@@ -400,7 +400,7 @@ TEST_CASE("sq8: the index reports training and drift, and train() again re-learn
 }
 
 TEST_CASE("sq8: index recall@10 against brute force, memory about a quarter of f32",
-          "[sq8][recall]") {
+          "[sq8][recall][scale]") {
   const std::size_t dim = 128, n = 5000;
   const pv::metric m = GENERATE(pv::metric::l2, pv::metric::cosine, pv::metric::ip);
   CAPTURE(pv::metric_name(m));
@@ -441,7 +441,7 @@ TEST_CASE("sq8: index recall@10 against brute force, memory about a quarter of f
 }
 
 TEST_CASE("sq8: at 768 dims the whole index is at least 3.6x smaller than f32 with the same graph",
-          "[sq8][memory]") {
+          "[sq8][memory][scale]") {
   // memory_bytes() counts everything the index holds: vectors or codes, norms, quantizer, graph,
   // ids, tombstones, search scratch. Graph parameters are equal (ef_construction only changes which
   // links are chosen, not what they cost, so a small one keeps the test fast).

@@ -464,13 +464,6 @@ class attributes {
     return md;
   }
 
-  /// Whether row r holds any field (cheap check before a wholesale clear).
-  POCKETVEC_COLD bool row_empty(std::size_t r) const noexcept {
-    for (const column& c : fields_)
-      if (c.has(r)) return false;
-    return true;
-  }
-
   POCKETVEC_COLD mark_type mark() const {
     mark_type m;
     m.rows = rows_;

@@ -47,14 +47,16 @@ std::vector<std::uint8_t> reference_save(const pv::index& idx) {
     const std::size_t n = st.slot_ids.size();
     ref_writer h;
     h.bytes("PVEC", 4);
+    const bool keys = !st.keys.ends().empty(), attrs = st.attrs.field_count() != 0;
     h.put<std::uint16_t>(1);
-    h.put<std::uint16_t>(1);
+    h.put<std::uint16_t>(keys || attrs ? 2 : 1);
     h.put<std::uint8_t>(static_cast<std::uint8_t>(p.metric_kind));
     h.put<std::uint8_t>(static_cast<std::uint8_t>(p.quant));
     const auto sq = core.sq8();
     std::uint8_t flags = 0;
     if constexpr (requires { st.store.is_trained(); })
       flags = static_cast<std::uint8_t>((st.store.rerank() ? 1 : 0) | (st.store.is_trained() ? 2 : 0));
+    flags = static_cast<std::uint8_t>(flags | (keys ? 4 : 0) | (attrs ? 8 : 0));
     h.put(flags);
     h.put<std::uint8_t>(0);
     h.put<std::uint32_t>(static_cast<std::uint32_t>(p.dim));
@@ -120,6 +122,39 @@ std::vector<std::uint8_t> reference_save(const pv::index& idx) {
       s.rows(st.store.rows());
       section("F32_", s.out);
     }
+    s.out.clear();
+    if (keys) {  // KEY_: n end offsets, then the keys' bytes
+      for (std::size_t i = 0; i < n; ++i) s.put<std::uint32_t>(st.keys.ends()[i]);
+      s.bytes(st.keys.bytes().data(), st.keys.bytes().size());
+      section("KEY_", s.out);
+      s.out.clear();
+    }
+    if (attrs) {  // ATR_: field count, then per field name, kind and arrays
+      const std::size_t w = (n + 63) / 64;
+      auto dict = [&](const pv::string_dict& d) {
+        s.put<std::uint32_t>(static_cast<std::uint32_t>(d.size()));
+        for (std::uint32_t e : d.ends()) s.put<std::uint32_t>(e);
+        s.bytes(d.bytes().data(), d.bytes().size());
+      };
+      s.put<std::uint32_t>(static_cast<std::uint32_t>(st.attrs.field_count()));
+      for (const pv::column& c : st.attrs.columns()) {
+        s.put<std::uint32_t>(static_cast<std::uint32_t>(c.name.size()));
+        s.bytes(c.name.data(), c.name.size());
+        s.put<std::uint8_t>(static_cast<std::uint8_t>(c.kind));
+        if (c.kind == pv::value_kind::string || c.kind == pv::value_kind::string_list) dict(c.dict);
+        if (c.kind != pv::value_kind::string) s.bytes(c.present.data(), w * 8);
+        if (c.kind == pv::value_kind::string) s.bytes(c.codes.data(), n * 4);
+        if (c.kind == pv::value_kind::number) s.bytes(c.numbers.data(), n * 8);
+        if (c.kind == pv::value_kind::boolean) s.bytes(c.truth.data(), w * 8);
+        if (c.kind == pv::value_kind::string_list) {
+          s.bytes(c.list_offset.data(), n * 4);
+          s.bytes(c.list_count.data(), n * 4);
+          s.put<std::uint32_t>(static_cast<std::uint32_t>(c.pool.size()));
+          s.bytes(c.pool.data(), c.pool.size() * 4);
+        }
+      }
+      section("ATR_", s.out);
+    }
     return h.out;
   });
 }
@@ -160,7 +195,7 @@ using pvtest::code_of;
 TEST_CASE("stream: the chunked writer gives the spec's bytes, in chunks of any size", "[format][stream]") {
   const auto m = GENERATE(pv::metric::l2, pv::metric::cosine, pv::metric::ip);
   const int store = GENERATE(0, 1, 2, 3);  // f32, SQ8, SQ8 re-rank, SQ8 untrained
-  const int state = GENERATE(0, 1, 2, 3);  // plain, tombstones + upserts, compacted, empty
+  const int state = GENERATE(0, 1, 2, 3, 4);  // plain, tombstones + upserts, compacted, empty, records
   CAPTURE(pv::metric_name(m), store, state);
   const auto q = store == 0 ? pv::quantization::none : pv::quantization::sq8;
   const std::size_t n = state == 3 ? 0 : store == 3 ? 30 : 260;
@@ -171,6 +206,19 @@ TEST_CASE("stream: the chunked writer gives the spec's bytes, in chunks of any s
     for (pv::id_t i = 0; i < 6; ++i) idx.upsert(i * 3 + 1, std::span<const float>(fresh.data() + i * 9, 9));
   }
   if (state == 2) idx.compact();
+  if (state == 4) {  // keys and metadata, rewritten and deleted: the pools hold garbage
+    const auto more = pvtest::clustered(40, 9, 2, 6);
+    for (std::size_t i = 0; i < 40; ++i) {
+      pv::metadata md{{"tags", pv::string_list{"t" + std::to_string(i % 7), "u"}}, {"n", static_cast<double>(i)}};
+      if (i % 3) md.push_back({"b", i % 2 == 0});
+      if (i % 4) md.push_back({"s", std::string(i % 8 < 4 ? "a" : "b")});
+      const std::span<const float> v(more.data() + i * 9, 9);
+      if (i % 5 == 4) idx.insert(v, md);
+      else idx.insert(v, "key " + std::to_string(i), md);
+    }
+    for (pv::id_t id = n; id < n + 40; id += 3) idx.set_metadata(id, {{"tags", pv::string_list{"new"}}});
+    for (pv::id_t id = n + 1; id < n + 40; id += 6) idx.erase(id);
+  }
   const auto want = reference_save(idx);
   CHECK(idx.save() == want);
   for (std::size_t chunk : {std::size_t{1}, std::size_t{13}, std::size_t{96}, std::size_t{4099}, std::size_t{1} << 20}) {
@@ -194,6 +242,10 @@ TEST_CASE("stream: the push parser fed in pieces of any size builds exactly what
   auto idx = build(m, store == 0 ? pv::quantization::none : pv::quantization::sq8, store == 2, store == 3 ? 30 : 300, 10, 21);
   for (pv::id_t id = 1; id < 30; id += 4) idx.erase(id);
   idx.upsert(2, std::vector<float>(10, 0.125f));
+  const auto more = pvtest::clustered(12, 10, 2, 3);  // and keys and metadata (KEY_, ATR_)
+  for (std::size_t i = 0; i < 12; ++i)
+    idx.insert(std::span<const float>(more.data() + i * 10, 10), "k" + std::to_string(i),
+               {{"s", std::string(i % 2 ? "x" : "y")}, {"l", pv::string_list{"a", "b"}}, {"f", 0.5}, {"b", true}});
   const auto bytes = idx.save();
   auto whole = pv::load(bytes);
   const std::size_t whole_memory = whole.memory_bytes();  // (before searches size their scratch)
@@ -228,6 +280,10 @@ TEST_CASE("stream: every truncation and single-bit flip is refused by the push p
   const auto q = store == 0 ? pv::quantization::none : pv::quantization::sq8;
   auto idx = build(store == 1 ? pv::metric::l2 : pv::metric::cosine, q, store == 2, 60, 4, 5);
   idx.erase(3);
+  const auto more = pvtest::clustered(4, 4, 2, 3);  // and a little of KEY_ and ATR_
+  for (std::size_t i = 0; i < 4; ++i)
+    idx.insert(std::span<const float>(more.data() + i * 4, 4), "k" + std::to_string(i),
+               {{"s", std::string(i % 2 ? "x" : "y")}, {"l", pv::string_list{"a"}}, {"f", 0.5}, {"b", true}});
   auto bytes = idx.save();
   const std::vector<std::vector<std::size_t>> pieces{{1}, {5}, {64}, {bytes.size()}};
   for (std::size_t len = 0; len < bytes.size(); ++len) {

@@ -28,6 +28,30 @@ pv::index build(pv::metric m, pv::quantization q, std::size_t n, std::size_t dim
   return idx;
 }
 
+/// build() plus keys and metadata on every row: a key on two rows in three, a low-cardinality
+/// string, a number, a boolean and a tag list, each absent on some rows.
+pv::index build_records(pv::metric m, pv::quantization q, std::size_t n, std::size_t dim = 8, std::uint64_t seed = 3) {
+  pv::index idx = build(m, q, 0, dim, seed);
+  const auto rows = pvtest::clustered(n, dim, 4, seed);
+  const char* folders[] = {"work", "home", "archive"};
+  const char* tags[] = {"contract", "draft", "x", ""};
+  for (std::size_t i = 0; i < n; ++i) {
+    pv::metadata md;
+    if (i % 5 != 0) md.push_back({"folder", std::string(folders[i % 3])});
+    if (i % 4 != 1) md.push_back({"year", 2000.0 + static_cast<double>(i % 30) + 0.5 * static_cast<double>(i % 2)});
+    if (i % 3 == 0) md.push_back({"flag", i % 2 == 0});
+    if (i % 6 != 2) {
+      pv::string_list l;
+      for (std::size_t t = 0; t < i % 4; ++t) l.push_back(tags[(i + t) % 4]);
+      md.push_back({"tags", l});
+    }
+    std::span<const float> v(rows.data() + i * dim, dim);
+    if (i % 3 == 2) idx.insert(v, md);
+    else idx.insert(v, "doc-" + std::to_string(i), md);
+  }
+  return idx;
+}
+
 template <class F>
 std::pair<pv::errc, std::string> error_of(F&& f) {
   try {
@@ -111,6 +135,160 @@ TEST_CASE("format: save -> load -> save is byte-identical and answers identicall
   const auto more = pvtest::clustered(30, 8, 4, 7);
   CHECK(back.insert_batch(more) == idx.insert_batch(more));
   CHECK(back.save() == idx.save());
+}
+
+TEST_CASE("format: keys and metadata (1.2) round-trip byte for byte through deletes, upserts and compaction",
+          "[format][records]") {
+  const auto m = GENERATE(pv::metric::l2, pv::metric::cosine, pv::metric::ip);
+  const auto q = GENERATE(pv::quantization::none, pv::quantization::sq8);
+  const int state = GENERATE(0, 1, 2, 3);  // plain, tombstones + upserts by key, compacted, keys only
+  CAPTURE(pv::metric_name(m), static_cast<int>(q), state);
+  pv::index idx = state == 3 ? build(m, q, 0) : build_records(m, q, 200);
+  if (state == 3) {
+    const auto rows = pvtest::clustered(50, 8, 4, 8);
+    for (std::size_t i = 0; i < 50; ++i) idx.insert(std::span<const float>(rows.data() + i * 8, 8), "k" + std::to_string(i));
+  }
+  if (state == 1 || state == 2) {
+    for (pv::id_t id = 0; id < 200; id += 7) idx.erase(id);
+    const auto fresh = pvtest::clustered(20, 8, 4, 77);
+    for (std::size_t i = 0; i < 20; ++i)  // live keys replaced (same id), deleted keys reused (new id)
+      idx.insert(std::span<const float>(fresh.data() + i * 8, 8), "doc-" + std::to_string(i * 3),
+                 pv::metadata{{"folder", std::string("moved")}, {"year", 1999.0}});
+    idx.set_metadata(1, pv::metadata{{"tags", pv::string_list{"late"}}});
+  }
+  if (state == 2) idx.compact();
+  const auto bytes = idx.save();
+  REQUIRE(bytes[6] == 2);  // minor version 1.2
+  auto back = pv::index::load(bytes);
+  CHECK(back.save() == bytes);
+  REQUIRE(back.size() == idx.size());
+  for (pv::id_t id = 0; id < idx.id_bound(); ++id) {
+    CAPTURE(id);
+    REQUIRE(back.contains(id) == idx.contains(id));
+    if (!idx.contains(id)) continue;
+    CHECK(back.get_metadata(id) == idx.get_metadata(id));
+    const auto k = idx.key_of(id);
+    const auto kb = back.key_of(id);
+    REQUIRE(k.has_value() == kb.has_value());
+    if (k) {
+      CHECK(*kb == *k);
+      CHECK(back.find_key(*k) == std::optional<pv::id_t>(id));
+    }
+  }
+  CHECK_FALSE(back.find_key("doc-7").has_value() != idx.find_key("doc-7").has_value());
+  const auto queries = pvtest::clustered(10, 8, 4, 99);
+  const pv::filter_expr filters[] = {pv::where::eq("folder", std::string("work")),
+                                     pv::where::gte("year", 2010.0) && !pv::where::in("tags", {std::string("x")}),
+                                     pv::where::exists("flag", false), pv::where::eq("nothing", 1.0)};
+  for (std::size_t i = 0; i < 10; ++i) {
+    std::span<const float> qv(queries.data() + i * 8, 8);
+    for (const auto& f : filters) CHECK(back.search(qv, 10, f) == idx.search(qv, 10, f));
+  }
+  // both keep working the same way: new keys, new fields, the same bytes again
+  const auto more = pvtest::clustered(5, 8, 4, 5);
+  for (std::size_t i = 0; i < 5; ++i) {
+    std::span<const float> v(more.data() + i * 8, 8);
+    const pv::metadata md{{"late", true}};
+    CHECK(back.insert(v, "new-" + std::to_string(i), md) == idx.insert(v, "new-" + std::to_string(i), md));
+  }
+  CHECK(back.save() == idx.save());
+}
+
+TEST_CASE("format: an index without keys or metadata is written as 1.1", "[format][records]") {
+  auto idx = build(pv::metric::l2, pv::quantization::none, 50);
+  CHECK(idx.save()[6] == 1);
+  idx.insert(pvtest::clustered(1, 8, 1, 4), pv::metadata{{"a", 1.0}});
+  CHECK(idx.save()[6] == 2);
+}
+
+TEST_CASE("format: keys and metadata sections refuse every truncation and bit flip", "[format][records][corrupt]") {
+  const auto q = GENERATE(pv::quantization::none, pv::quantization::sq8);
+  auto idx = build_records(pv::metric::l2, q, 24, 2);
+  for (pv::id_t id = 0; id < 24; id += 5) idx.erase(id);
+  auto bytes = idx.save();
+  const std::size_t from = find_section(bytes, "KEY_");
+  for (std::size_t len = from; len < bytes.size(); ++len) {
+    CAPTURE(len);
+    std::vector<std::uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(len));
+    REQUIRE(error_of([&] { pv::index::load(cut); }).first == pv::errc::corrupt_data);
+  }
+  for (std::size_t i = from; i < bytes.size(); ++i)
+    for (int bit = 0; bit < 8; ++bit) {
+      bytes[i] ^= static_cast<std::uint8_t>(1u << bit);
+      const auto code = error_of([&] { pv::index::load(bytes); }).first;
+      bytes[i] ^= static_cast<std::uint8_t>(1u << bit);
+      CAPTURE(i, bit);
+      REQUIRE(code == pv::errc::corrupt_data);
+    }
+}
+
+TEST_CASE("format: broken key and metadata invariants with valid checksums are refused", "[format][records][corrupt]") {
+  // 6 rows, keys on every row, one string field: small enough to edit by offset.
+  pv::index idx = build(pv::metric::l2, pv::quantization::none, 0, 2);
+  const auto rows = pvtest::clustered(6, 2, 2, 1);
+  for (std::size_t i = 0; i < 6; ++i)
+    idx.insert(std::span<const float>(rows.data() + i * 2, 2), "k" + std::to_string(i),
+               pv::metadata{{"s", std::string(i % 2 ? "a" : "b")}});
+  const auto good = idx.save();
+  const std::size_t keys = find_section(good, "KEY_") + 16, attrs = find_section(good, "ATR_") + 16;
+  // KEY_: 6 end offsets (2, 4, ..., 12) then "k0k1k2k3k4k5". ATR_: u32 1, u32 1 "s", u8 1 (string),
+  // u32 2 (dictionary), ends 1 2, "ba", then 6 codes.
+  SECTION("two live slots with the same key") {
+    auto b = good;
+    b[keys + 24 + 3] = '0';  // "k1" -> "k0"
+    fix_section_crc(b, keys - 16);
+    expect_corrupt(b, "two live slots hold the key");
+  }
+  SECTION("a deleted slot may keep a key a live slot holds") {
+    idx.erase(1);  // then give slot 1's key bytes the value of slot 0's
+    auto b = idx.save();
+    const std::size_t k = find_section(b, "KEY_") + 16;
+    b[k + 24 + 3] = '0';
+    fix_section_crc(b, k - 16);
+    auto back = pv::index::load(b);
+    CHECK(back.find_key("k0") == std::optional<pv::id_t>(0));
+  }
+  SECTION("key offsets out of order") {
+    auto b = good;
+    wr32(b, keys + 4, 1);
+    fix_section_crc(b, keys - 16);
+    expect_corrupt(b, "KEY_");
+  }
+  SECTION("a string code past the dictionary") {
+    auto b = good;
+    const std::size_t codes = attrs + 4 + 4 + 1 + 1 + 4 + 8 + 2;
+    REQUIRE(rd32(b, codes) == 1);  // row 0: "b", the first string seen
+    wr32(b, codes, 3);
+    fix_section_crc(b, attrs - 16);
+    expect_corrupt(b, "ATR_");
+  }
+  SECTION("a repeated dictionary string") {
+    auto b = good;
+    b[attrs + 4 + 4 + 1 + 1 + 4 + 8 + 1] = 'b';  // "ba" -> "bb"
+    fix_section_crc(b, attrs - 16);
+    expect_corrupt(b, "repeats");
+  }
+  SECTION("an unknown field kind") {
+    auto b = good;
+    b[attrs + 4 + 4 + 1] = 9;
+    fix_section_crc(b, attrs - 16);
+    expect_corrupt(b, "unknown kind 9");
+  }
+  SECTION("records flags in a 1.1 file") {
+    auto b = good;
+    b[6] = 1;
+    fix_header_crc(b);
+    expect_corrupt(b, "unknown flags");
+  }
+  SECTION("a missing section") {
+    auto b = good;
+    b.resize(attrs - 16);
+    b[10] = static_cast<std::uint8_t>(b[10] & ~8u);  // no ATR_ flag: then KEY_ is last and all is well
+    fix_header_crc(b);
+    auto back = pv::index::load(b);
+    CHECK(back.get_metadata(0).empty());
+    CHECK(back.find_key("k3") == std::optional<pv::id_t>(3));
+  }
 }
 
 TEST_CASE("format: streams and chunks carry the same bytes", "[format]") {
@@ -327,11 +505,14 @@ TEST_CASE("format: golden files load; those of this version re-save identically"
                  golden{"golden-v1-sq8-l2.pvx", pv::metric::l2, pv::quantization::sq8, false},
                  golden{"golden-v1.1-f32-l2.pvx", pv::metric::l2, pv::quantization::none, true},
                  golden{"golden-v1.1-sq8-l2.pvx", pv::metric::l2, pv::quantization::sq8, true},
-                 golden{"golden-v1.1-sq8-cosine.pvx", pv::metric::cosine, pv::quantization::sq8, true}}) {
+                 golden{"golden-v1.1-sq8-cosine.pvx", pv::metric::cosine, pv::quantization::sq8, true},
+                 golden{"golden-v1.2-f32-cosine-records.pvx", pv::metric::cosine, pv::quantization::none, true},
+                 golden{"golden-v1.2-sq8-l2-records.pvx", pv::metric::l2, pv::quantization::sq8, true}}) {
     CAPTURE(g.file);
     const std::string path = std::string(POCKETVEC_TEST_DATA_DIR) + "/" + g.file;
+    const bool records = std::string(g.file).find("records") != std::string::npos;
     if (g.current && std::getenv("POCKETVEC_WRITE_GOLDEN")) {  // explicit, reviewed regeneration only
-      auto idx = build(g.m, g.q, 120);
+      auto idx = records ? build_records(g.m, g.q, 120) : build(g.m, g.q, 120);
       for (pv::id_t id = 0; id < 120; id += 9) idx.erase(id);
       const auto b = idx.save();
       std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()),
@@ -367,5 +548,12 @@ TEST_CASE("format: golden files load; those of this version re-save identically"
     CHECK(idx.contains(10));
     const auto v = idx.get(10);
     CHECK(idx.search(v, 1)[0].id == 10);
+    if (records) {  // what build_records() stored on rows 10 and 11 (row 11: no key)
+      CHECK(idx.find_key("doc-10") == std::optional<pv::id_t>(10));
+      CHECK_FALSE(idx.key_of(11).has_value());
+      CHECK_FALSE(idx.find_key("doc-9").has_value());  // deleted
+      CHECK(idx.get_metadata(10) == pv::metadata{{"year", 2010.0}, {"tags", pv::string_list{"x", ""}}});
+      CHECK(idx.search(v, 3, pv::where::eq("folder", std::string("archive")))[0].id % 3 == 2);
+    }
   }
 }

@@ -49,7 +49,7 @@ static_assert(std::endian::native == std::endian::little,
 namespace pocketvec::inline POCKETVEC_ABI {
 
 inline constexpr std::uint16_t format_major = 1;
-inline constexpr std::uint16_t format_minor = 1;
+inline constexpr std::uint16_t format_minor = 2;
 inline constexpr std::size_t format_header_bytes = 96;
 
 namespace detail {
@@ -200,6 +200,8 @@ inline constexpr std::uint32_t tag_ranges = tag("SQR_");  // SQ8 lo[dim], step[d
 inline constexpr std::uint32_t tag_codes = tag("SQC_");   // SQ8 codes, u8 rows
 inline constexpr std::uint32_t tag_norms = tag("SQN_");   // SQ8 per-vector norm term, f32 (cosine; l2 in 1.0)
 inline constexpr std::uint32_t tag_l2_norms = tag("SQD_"); // SQ8 l2 since 1.1: |x̂ - lo|² per vector, f32
+inline constexpr std::uint32_t tag_keys = tag("KEY_");    // 1.2, flag_keys: per slot key end offsets + bytes
+inline constexpr std::uint32_t tag_attrs = tag("ATR_");   // 1.2, flag_attrs: the metadata columns
 
 template <class T>
 std::span<const std::uint8_t> as_bytes(std::span<const T> s) {
@@ -207,6 +209,13 @@ std::span<const std::uint8_t> as_bytes(std::span<const T> s) {
 }
 
 constexpr std::uint8_t flag_rerank = 1, flag_trained = 2;
+constexpr std::uint8_t flag_keys = 4, flag_attrs = 8;  // 1.2: KEY_ / ATR_ follow the store's sections
+
+/// The flags of the records beside the store; a file carrying neither is written as 1.1, which
+/// every reader since 1.1 understands (and whose bytes are those a 1.1 writer made).
+inline std::uint8_t record_flags(const attributes& a, const key_table& k) noexcept {
+  return static_cast<std::uint8_t>((k.empty() ? 0 : flag_keys) | (a.empty() ? 0 : flag_attrs));
+}
 
 template <class Store>
 std::uint8_t store_flags(const Store& s) {
@@ -226,10 +235,13 @@ class serializer {
   POCKETVEC_COLD explicit serializer(const basic_index<Store>& idx) : g_(&idx.state().links) {
     const auto& st = idx.state();
     const std::size_t n = st.slot_ids.size();
-    write_header(idx.params(), store_flags(st.store), n, st.deleted_count, st.next_id, st.levels_drawn, idx.sq8());
+    const std::uint8_t records = record_flags(st.attrs, st.keys);
+    write_header(idx.params(), static_cast<std::uint8_t>(store_flags(st.store) | records), records ? 2 : 1, n,
+                 st.deleted_count, st.next_id, st.levels_drawn, idx.sq8());
     add_common(as_bytes(std::span<const id_t>(st.slot_ids)),
                as_bytes(std::span<const std::uint64_t>(st.deleted.data(), (n + 63) / 64)));
     add_store(st.store);
+    add_records(st.attrs, st.keys);
     measure();
   }
   serializer(const serializer&) = delete;
@@ -239,13 +251,13 @@ class serializer {
 
  private:
   /// The 96-byte header (one copy for every store type).
-  POCKETVEC_COLD void write_header(const index_params& p, std::uint8_t flags, std::size_t n, std::size_t deleted,
-                                   id_t next_id, std::uint64_t levels_drawn, const sq8_stats& q) {
+  POCKETVEC_COLD void write_header(const index_params& p, std::uint8_t flags, std::uint16_t minor, std::size_t n,
+                                   std::size_t deleted, id_t next_id, std::uint64_t levels_drawn, const sq8_stats& q) {
     header_.reserve(format_header_bytes);
     byte_writer w{header_};
     header_.insert(header_.end(), {'P', 'V', 'E', 'C'});
     w.put(format_major);
-    w.put(format_minor);
+    w.put(minor);
     w.put(static_cast<std::uint8_t>(p.metric_kind));
     w.put(static_cast<std::uint8_t>(p.quant));
     w.put(flags);
@@ -362,6 +374,62 @@ class serializer {
     if (!trained || rerank) add_rows(tag_f32, raw);
   }
 
+  /// KEY_ and ATR_ (docs/format.md): spans into the key table and the columns, with the few
+  /// small fields between them (names, kinds, counts) staged in `owned_`.
+  POCKETVEC_COLD void add_records(const attributes& a, const key_table& k) {
+    if (!k.empty()) {
+      auto& p = add(tag_keys);
+      p.push_back(as_bytes(std::span<const std::uint32_t>(k.ends())));
+      p.push_back({reinterpret_cast<const std::uint8_t*>(k.bytes().data()), k.bytes().size()});
+    }
+    if (a.empty()) return;
+    auto& p = add(tag_attrs);
+    owned_.reserve(1 + 3 * a.field_count());  // the spans below point into these buffers
+    auto small = [&](auto&& fill) {
+      owned_.emplace_back();
+      byte_writer w{owned_.back()};
+      fill(w);
+      p.push_back(owned_.back());
+    };
+    auto words = [&](const std::vector<std::uint64_t>& v) { p.push_back(as_bytes(std::span<const std::uint64_t>(v))); };
+    auto u32s = [&](const std::vector<std::uint32_t>& v) { p.push_back(as_bytes(std::span<const std::uint32_t>(v))); };
+    auto dict = [&](const string_dict& d) {
+      small([&](byte_writer& w) { w.put(static_cast<std::uint32_t>(d.size())); });
+      u32s(d.ends());
+      p.push_back({reinterpret_cast<const std::uint8_t*>(d.bytes().data()), d.bytes().size()});
+    };
+    small([&](byte_writer& w) { w.put(static_cast<std::uint32_t>(a.field_count())); });
+    for (const column& c : a.columns()) {
+      small([&](byte_writer& w) {
+        w.put(static_cast<std::uint32_t>(c.name.size()));
+        w.out.insert(w.out.end(), c.name.begin(), c.name.end());
+        w.put(static_cast<std::uint8_t>(c.kind));
+      });
+      switch (c.kind) {
+        case value_kind::string:
+          dict(c.dict);
+          u32s(c.codes);
+          break;
+        case value_kind::number:
+          words(c.present);
+          p.push_back(as_bytes(std::span<const double>(c.numbers)));
+          break;
+        case value_kind::boolean:
+          words(c.present);
+          words(c.truth);
+          break;
+        case value_kind::string_list:
+          dict(c.dict);
+          words(c.present);
+          u32s(c.list_offset);
+          u32s(c.list_count);
+          small([&](byte_writer& w) { w.put(static_cast<std::uint32_t>(c.pool.size())); });
+          u32s(c.pool);
+          break;
+      }
+    }
+  }
+
   /// node_ = node v's LNK_ bytes: per level, u16 count then the u32 slots.
   POCKETVEC_COLD void encode_node(slot_t v) {
     node_.clear();
@@ -417,6 +485,7 @@ class serializer {
   std::size_t off_ = 0, sec_ = 0, piece_ = 0, next_node_ = 0;
   bool head_done_ = false;
   std::vector<std::uint8_t> node_;
+  std::vector<std::vector<std::uint8_t>> owned_;  // ATR_'s small fields (moving the outer vector keeps the buffers)
 };
 
 struct header_fields {
@@ -476,8 +545,9 @@ POCKETVEC_COLD inline header_fields read_header(byte_reader& r) {
     if (f.clamped > f.encoded) corrupt("more clamped components than encoded ones");
     if ((f.flags & flag_trained) == 0 && f.encoded != 0) corrupt("clamping counts on an untrained store");
   }
-  if ((f.flags & ~(flag_rerank | flag_trained)) != 0) corrupt("unknown flags");
-  if (q == 0 && f.flags != 0) corrupt("flags set on an f32 index");
+  const std::uint8_t known = minor >= 2 ? (flag_rerank | flag_trained | flag_keys | flag_attrs) : (flag_rerank | flag_trained);
+  if ((f.flags & ~known) != 0) corrupt("unknown flags");
+  if (q == 0 && (f.flags & (flag_rerank | flag_trained)) != 0) corrupt("SQ8 flags set on an f32 index");
   try {
     check_params(f.params);
   } catch (const error& e) {
@@ -555,13 +625,14 @@ class stream_parser {
 
  private:
   enum class phase : std::uint8_t { header, section_head, payload };
-  enum class kind : std::uint8_t { ids, deleted, levels, links, ranges, codes, norms, f32 };
+  enum class kind : std::uint8_t { ids, deleted, levels, links, ranges, codes, norms, f32, keys, attrs };
   struct expected {
     std::uint32_t tag;
     const char* name;
     kind what;
-    std::uint64_t length;  // ignored for LNK_, whose length follows from its counts
+    std::uint64_t length;  // ignored for LNK_ (its counts say), KEY_ and ATR_ (their contents say)
   };
+  static bool sized(kind k) noexcept { return k != kind::links && k != kind::keys && k != kind::attrs; }
 
   /// Consumes a prefix of `b`; returns the rest.
   POCKETVEC_COLD std::span<const std::uint8_t> step(std::span<const std::uint8_t> b) {
@@ -618,9 +689,11 @@ class stream_parser {
                            checked_mul(n, 4, "SQN_")});
         }
       }
-      if (trained && !f_.params.sq8_rerank) return;
     }
-    expect({tag_f32, "F32_", kind::f32, checked_mul(checked_mul(n, d, "F32_"), 4, "F32_")});
+    if (f_.params.quant != quantization::sq8 || !trained || f_.params.sq8_rerank)
+      expect({tag_f32, "F32_", kind::f32, checked_mul(checked_mul(n, d, "F32_"), 4, "F32_")});
+    if (f_.flags & flag_keys) expect({tag_keys, "KEY_", kind::keys, 0});
+    if (f_.flags & flag_attrs) expect({tag_attrs, "ATR_", kind::attrs, 0});
   }
 
   POCKETVEC_COLD void begin_section() {
@@ -631,7 +704,7 @@ class stream_parser {
     std::memcpy(&len, small_.data() + 4, 8);
     std::memcpy(&want_crc_, small_.data() + 12, 4);
     if (t != e.tag) corrupt(std::string("expected section ") + e.name);
-    if (e.what != kind::links && len != e.length)
+    if (sized(e.what) && len != e.length)
       corrupt(std::string("section ") + e.name + " has " + std::to_string(len) + " bytes, expected " +
               std::to_string(e.length));
     const std::size_t n = static_cast<std::size_t>(f_.count), d = f_.params.dim;
@@ -646,9 +719,14 @@ class stream_parser {
         // Every node has a count at level 0: fewer bytes cannot hold the lists.
         if (len < checked_mul(n, 2, "LNK_")) corrupt("truncated while reading LNK_");
         break;
+      case kind::keys:
+        if (len < checked_mul(n, 4, "KEY_")) corrupt("KEY_ is shorter than its end offsets");
+        break;
       default: break;
     }
     filled_ = 0;
+    sec_len_ = len;
+    records_.clear();
     crc_ = crc32c();
     left_ = len;
     phase_ = phase::payload;
@@ -662,6 +740,8 @@ class stream_parser {
       case kind::levels: append_bytes(levels_, filled_, b, plan_[sec_].length); break;
       case kind::ranges: append_bytes(ranges_, filled_, b, plan_[sec_].length); break;
       case kind::links: consume_links(b); break;
+      case kind::keys:
+      case kind::attrs: append_bytes(records_, filled_, b, sec_len_); break;
       case kind::codes: consume_rows(codes_, b, [](const std::uint8_t*, std::size_t) {}); break;
       case kind::norms:
         consume_rows(norms_, b, [](const float* x, std::size_t) {
@@ -777,6 +857,8 @@ class stream_parser {
         if (node_ < f_.count) corrupt("truncated while reading LNK_");
         break;
       case kind::ranges: check_ranges(); break;
+      case kind::keys: read_keys(); break;
+      case kind::attrs: read_attrs(); break;
       default: break;
     }
     carry_.clear();
@@ -843,6 +925,97 @@ class stream_parser {
     }
   }
 
+  /// KEY_: n end offsets, then the bytes; key_table::from_parts checks them against the tombstones.
+  POCKETVEC_COLD void read_keys() {
+    const std::size_t n = static_cast<std::size_t>(f_.count);
+    byte_reader r(records_);
+    const auto head = r.take(4 * std::uint64_t{n}, "KEY_");
+    std::vector<std::uint32_t> ends(n);
+    if (n) std::memcpy(ends.data(), head.data(), 4 * n);
+    const auto rest = r.take(r.remaining(), "KEY_");
+    std::string bytes(reinterpret_cast<const char*>(rest.data()), rest.size());
+    std::vector<std::uint8_t>().swap(records_);
+    try {
+      keys_ = key_table::from_parts(n, std::move(ends), std::move(bytes), deleted_);
+    } catch (const error& e) {
+      corrupt(std::string("KEY_: ") + e.what());
+    }
+  }
+
+  /// ATR_: the field count, then per field its name, kind and arrays (docs/format.md). Every length
+  /// is checked here; attributes::from_parts checks what the values mean.
+  POCKETVEC_COLD void read_attrs() {
+    const std::size_t n = static_cast<std::size_t>(f_.count), w = (n + 63) / 64;
+    byte_reader r(records_);
+    // Each array's bytes are taken (bounds-checked) before its vector is allocated.
+    auto u32s = [&](std::size_t count, const char* what) {
+      const auto b = r.take(checked_mul(count, 4, what), what);
+      std::vector<std::uint32_t> v(count);
+      if (count) std::memcpy(v.data(), b.data(), 4 * count);
+      return v;
+    };
+    auto words = [&](const char* what) {
+      const auto b = r.take(8 * std::uint64_t{w}, what);
+      std::vector<std::uint64_t> v(w);
+      if (w) std::memcpy(v.data(), b.data(), 8 * w);
+      return v;
+    };
+    auto dict = [&](const column& c) {
+      const auto size = r.get<std::uint32_t>("ATR_ dictionary size");
+      if (size > r.remaining() / 4) corrupt("ATR_: dictionary of field " + c.name + " is larger than the section");
+      std::vector<std::uint32_t> ends = u32s(size, "ATR_ dictionary");
+      const auto bytes = r.take(ends.empty() ? 0 : ends.back(), "ATR_ dictionary");
+      return string_dict::from_parts(std::move(ends), std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                                     "field " + c.name);
+    };
+    try {
+      const auto fields = r.get<std::uint32_t>("ATR_ field count");
+      if (fields == 0 || fields > max_fields) corrupt("ATR_ holds " + std::to_string(fields) + " fields (1 to 1024)");
+      std::vector<column> cols(fields);
+      for (column& c : cols) {
+        const auto len = r.get<std::uint32_t>("ATR_ field name");
+        if (len == 0 || len > 255) corrupt("ATR_: a field name of " + std::to_string(len) + " bytes");
+        const auto name = r.take(len, "ATR_ field name");
+        c.name.assign(reinterpret_cast<const char*>(name.data()), name.size());
+        const auto k = r.get<std::uint8_t>("ATR_ field kind");
+        if (k < 1 || k > 4) corrupt("ATR_: field " + c.name + " has unknown kind " + std::to_string(k));
+        c.kind = static_cast<value_kind>(k);
+        switch (c.kind) {
+          case value_kind::string:
+            c.dict = dict(c);
+            c.codes = u32s(n, "ATR_ codes");
+            break;
+          case value_kind::number: {
+            c.present = words("ATR_ presence");
+            const auto b = r.take(checked_mul(n, 8, "ATR_"), "ATR_ numbers");
+            c.numbers.resize(n);
+            if (n) std::memcpy(c.numbers.data(), b.data(), 8 * n);
+            break;
+          }
+          case value_kind::boolean:
+            c.present = words("ATR_ presence");
+            c.truth = words("ATR_ values");
+            break;
+          case value_kind::string_list:
+            c.dict = dict(c);
+            c.present = words("ATR_ presence");
+            c.list_offset = u32s(n, "ATR_ list offsets");
+            c.list_count = u32s(n, "ATR_ list counts");
+            c.pool = u32s(r.get<std::uint32_t>("ATR_ pool size"), "ATR_ pool");
+            break;
+        }
+      }
+      if (r.remaining() != 0) corrupt(std::to_string(r.remaining()) + " trailing bytes in ATR_");
+      std::vector<std::uint8_t>().swap(records_);
+      attrs_ = attributes::from_parts(n, std::move(cols));
+    } catch (const error& e) {
+      if (e.code() != errc::corrupt_data) throw;
+      const std::string what = e.what();
+      if (what.rfind("corrupt index bytes: ", 0) == 0) throw;
+      corrupt("ATR_: " + what);
+    }
+  }
+
   template <metric M>
   POCKETVEC_COLD index build() {
     links_.validate();
@@ -883,11 +1056,13 @@ class stream_parser {
     st.deleted = std::move(deleted_);
     st.links = std::move(links_);
     st.store = std::move(store);
+    st.attrs = std::move(attrs_);
+    st.keys = std::move(keys_);
     return index(basic_index<Store>(f_.params, std::move(st)));
   }
 
   header_fields f_;
-  std::array<expected, 8> plan_{};  // at most IDS_ DEL_ LVL_ LNK_ SQR_ SQC_ SQN_/SQD_ F32_
+  std::array<expected, 10> plan_{};  // at most IDS_ DEL_ LVL_ LNK_ SQR_ SQC_ SQN_/SQD_ F32_ KEY_ ATR_
   std::size_t planned_ = 0;
   phase phase_ = phase::header;
   bool failed_ = false;
@@ -899,6 +1074,8 @@ class stream_parser {
   std::vector<std::uint8_t> small_;  // a header being collected
   std::vector<std::uint8_t> carry_;  // a row or link list split between pieces
   std::size_t filled_ = 0;           // bytes of the current array section so far
+  std::uint64_t sec_len_ = 0;        // the current section's length
+  std::vector<std::uint8_t> records_;  // KEY_ or ATR_ as it arrives, parsed when complete
   // The parts of the index, as they fill.
   std::vector<id_t> ids_;
   std::vector<std::uint64_t> deleted_;
@@ -907,6 +1084,8 @@ class stream_parser {
   graph links_;
   row_blocks<std::uint8_t> codes_;
   row_blocks<float> norms_, rows_;
+  attributes attrs_;
+  key_table keys_;
   // LNK_ position: node_, level_, and whether its count (count_) has been read.
   std::size_t node_ = 0;
   int level_ = 0;

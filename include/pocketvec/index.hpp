@@ -13,6 +13,8 @@
 // reserves room first, appends the vector (strong), plans its links (reads only), and only then
 // commits, a step that allocates nothing; a batch keeps the lists it changes until it ends, and
 // undoes all of its rows on failure.
+// Metadata and keys (attributes.hpp) have one row per slot beside the store; their code is
+// non-template and only called from here (a record is staged before add() and committed with it).
 // Not thread-safe: one thread at a time per index (searches reuse internal scratch buffers).
 #pragma once
 
@@ -33,6 +35,7 @@
 #include <variant>
 #include <vector>
 
+#include "attributes.hpp"
 #include "config.hpp"
 #include "error.hpp"
 #include "filter.hpp"
@@ -42,6 +45,7 @@
 #include "hnsw/search.hpp"
 #include "id_map.hpp"
 #include "metric.hpp"
+#include "query.hpp"
 #include "sq8.hpp"
 #include "storage.hpp"
 
@@ -206,6 +210,125 @@ struct compaction {
 };
 }  // namespace detail
 
+namespace detail {
+
+/// What an insert or upsert stores besides the vector: staged metadata (nullptr: none) and a key
+/// (empty: none, or the replaced slot's key when there is one).
+struct row_change {
+  const attributes::staged* md = nullptr;
+  std::string_view key;
+};
+
+/// The key the new row gets: the given one, else the one of the row it replaces.
+inline std::string_view key_for(const key_table& keys, const row_change* rc, slot_t replaced) noexcept {
+  if (rc && !rc->key.empty()) return rc->key;
+  return replaced != no_slot ? keys.at(replaced) : std::string_view();
+}
+
+/// Room for one more row in the columns and the keys. Strong.
+POCKETVEC_NOINLINE inline void reserve_row(attributes& attrs, key_table& keys, std::size_t rows_after,
+                                           const row_change* rc, slot_t replaced) {
+  attrs.reserve_rows(rows_after);
+  keys.reserve_append(key_for(keys, rc, replaced).size());
+}
+
+/// Appends the row for `slot` (== the rows so far) with its metadata and key; the replaced row's
+/// key leaves the lookup first. reserve_row() was called. Allocates nothing.
+POCKETVEC_NOINLINE inline void commit_row(attributes& attrs, key_table& keys, slot_t slot, const row_change* rc,
+                                          slot_t replaced) noexcept {
+  attrs.append_row();
+  if (rc && rc->md) attrs.commit(slot, *rc->md);
+  const std::string_view key = key_for(keys, rc, replaced);  // (points into keys' own bytes when inherited)
+  if (replaced != no_slot) keys.release(replaced);
+  keys.append(key);
+}
+
+/// insert_batch()'s checks of keys and records, before anything is inserted: row counts, key
+/// lengths, keys new and distinct, each record valid and of the kinds its fields hold (or, for a
+/// field the batch brings in, the kind of its first value there). errc::invalid_argument naming
+/// the batch row.
+POCKETVEC_COLD inline void check_batch_records(const attributes& attrs, const key_table& table, std::size_t n,
+                                               std::span<const std::string_view> keys, std::span<const metadata> mds,
+                                               std::size_t first_row = 0) {
+  auto row_fail = [&](std::size_t i, const std::string& why) {
+    fail(errc::invalid_argument, "batch row " + std::to_string(first_row + i) + ": " + why);
+  };
+  if (!keys.empty() && keys.size() != n)
+    fail(errc::invalid_argument, "batch has " + std::to_string(n) + " vectors but " + std::to_string(keys.size()) + " keys");
+  if (!mds.empty() && mds.size() != n)
+    fail(errc::invalid_argument, "batch has " + std::to_string(n) + " vectors but " + std::to_string(mds.size()) + " metadata records");
+  if (!keys.empty()) {
+    std::vector<std::pair<std::string_view, std::size_t>> sorted;
+    sorted.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      try {
+        check_key(keys[i]);
+      } catch (const error& e) {
+        row_fail(i, e.what());
+      }
+      if (table.find(keys[i]) != no_slot) row_fail(i, "key " + quoted(keys[i]) + " is live already (a batch takes new keys only)");
+      sorted.push_back({keys[i], i});
+    }
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t i = 1; i < sorted.size(); ++i)
+      if (sorted[i].first == sorted[i - 1].first)
+        row_fail(sorted[i].second, "key " + quoted(sorted[i].first) + " repeats batch row " + std::to_string(first_row + sorted[i - 1].second));
+  }
+  std::vector<std::pair<std::string_view, value_kind>> fresh;  // fields new in this batch, by name
+  for (std::size_t i = 0; i < mds.size(); ++i) {
+    try {
+      check_metadata(mds[i]);
+    } catch (const error& e) {
+      row_fail(i, e.what());
+    }
+    for (const field& f : mds[i]) {
+      const value_kind k = kind_of(f.v);
+      value_kind have = k;
+      if (const column* c = attrs.find_field(f.name)) {
+        have = c->kind;
+      } else {
+        auto it = std::lower_bound(fresh.begin(), fresh.end(), std::string_view(f.name),
+                                   [](const auto& p, std::string_view nm) { return p.first < nm; });
+        if (it != fresh.end() && it->first == f.name) have = it->second;
+        else if (attrs.field_count() + fresh.size() >= max_fields)
+          row_fail(i, "an index holds at most 1024 fields; metadata field " + quoted(f.name) + " would be one more");
+        else fresh.insert(it, {f.name, k});
+      }
+      if (have != k)
+        row_fail(i, "metadata field " + quoted(f.name) + " holds " + std::string(kind_name(have)) + " values; got a " +
+                        std::string(kind_name(k)));
+    }
+  }
+}
+
+/// A bitset over slots with its exact count of live members: what a filter_expr evaluates to.
+struct slot_filter {
+  const std::uint64_t* words;
+  std::size_t count;
+};
+
+/// Evaluates `f` over the rows and clears the deleted ones; returns the live matches.
+POCKETVEC_NOINLINE inline std::size_t evaluate_live(const filter_expr& f, const attributes& attrs,
+                                                    const std::vector<std::uint64_t>& deleted,
+                                                    std::vector<std::uint64_t>& out) {
+  evaluate(f, attrs, out);
+  std::size_t n = 0;
+  for (std::size_t w = 0; w < out.size(); ++w) {
+    if (w < deleted.size()) out[w] &= ~deleted[w];
+    n += static_cast<std::size_t>(std::popcount(out[w]));
+  }
+  return n;
+}
+
+/// The checks every filtered search makes of its options.
+inline void check_filter_options(const filter_options& opt) {
+  if (!(opt.selectivity <= 1.0))
+    fail(errc::invalid_argument, "selectivity must be in [0, 1] (negative: estimate it)");
+  if (static_cast<unsigned>(opt.strategy) > 2) fail(errc::invalid_argument, "unknown filter strategy");
+}
+
+}  // namespace detail
+
 /// Everything a basic_index persists; format.hpp writes and reads exactly this.
 template <vector_store Store>
 struct index_state {
@@ -216,6 +339,13 @@ struct index_state {
   std::size_t deleted_count = 0;
   id_t next_id = 0;                     ///< smallest id insert() may hand out next
   std::uint64_t levels_drawn = 0;       ///< level-sampler counter
+  /// Metadata columns by slot (attributes.hpp): rows() == slot_ids.size(). A loader builds it with
+  /// attributes::from_parts(n, columns), which checks every invariant of untrusted parts.
+  attributes attrs;
+  /// Keys by slot (attributes.hpp): rows() == slot_ids.size(), live keys distinct. A loader builds
+  /// it with key_table::from_parts(n, ends, bytes, deleted). Files without either may leave them
+  /// default-constructed: basic_index's adopting constructor then makes them n empty rows.
+  key_table keys;
 };
 
 template <vector_store Store>
@@ -240,6 +370,7 @@ class basic_index {
   basic_index(const index_params& params, index_state<Store>&& state)
       : params_(params), state_(std::move(state)) {
     detail::check_params(params_);
+    adopt_records();
     rebuild_id_map();
   }
 
@@ -260,7 +391,8 @@ class basic_index {
     return state_.store.memory_bytes() + state_.links.memory_bytes() +
            state_.slot_ids.capacity() * sizeof(id_t) +
            state_.deleted.capacity() * sizeof(std::uint64_t) + ids_.memory_bytes() +
-           scratch_.search.visited.memory_bytes() + sizeof(*this);
+           scratch_.search.visited.memory_bytes() + state_.attrs.memory_bytes() + state_.keys.memory_bytes() +
+           fbits_.capacity() * sizeof(std::uint64_t) + sizeof(*this);
   }
 
   void reserve(std::size_t n) {
@@ -268,6 +400,8 @@ class basic_index {
     state_.links.reserve(n);
     state_.slot_ids.reserve(n);
     ids_.reserve(n);
+    state_.attrs.reserve_rows(n);
+    state_.keys.reserve_rows(n);
   }
 
   /// Inserts under a new id: one above every id ever used (so never one that was used before).
@@ -277,7 +411,38 @@ class basic_index {
     if (state_.next_id == invalid_id)
       detail::fail(errc::capacity_exceeded, "no free ids left below 4294967295");
     const id_t id = state_.next_id;
-    add(id, data, no_slot);
+    add(id, data, no_slot, nullptr);
+    return id;
+  }
+
+  /// Inserts under a new id with metadata `md` (see attributes.hpp; errc::invalid_argument for a
+  /// bad record or a value of another kind than its field holds). Strong guarantee.
+  id_t insert(std::span<const float> v, const metadata& md) {
+    const float* data = detail::check_vector(v, dim(), metric_kind, vbuf_, "vector");
+    if (state_.next_id == invalid_id)
+      detail::fail(errc::capacity_exceeded, "no free ids left below 4294967295");
+    const id_t id = state_.next_id;
+    add_with(id, data, no_slot, std::string_view(), md);
+    return id;
+  }
+
+  /// Inserts with a key (1..4096 bytes, else errc::invalid_argument) and metadata. When `key` names a live
+  /// vector, this is an upsert of it: the same id, its vector and metadata replaced wholesale (not
+  /// inside an open batch). Returns the id. Strong guarantee.
+  id_t insert(std::span<const float> v, std::string_view key, const metadata& md = {}) {
+    const float* data = detail::check_vector(v, dim(), metric_kind, vbuf_, "vector");
+    detail::check_key(key);
+    const slot_t old = state_.keys.find(key);
+    id_t id;
+    if (old != no_slot) {
+      require_no_batch();
+      id = state_.slot_ids[old];
+    } else {
+      if (state_.next_id == invalid_id)
+        detail::fail(errc::capacity_exceeded, "no free ids left below 4294967295");
+      id = state_.next_id;
+    }
+    add_with(id, data, old, key, md);
     return id;
   }
 
@@ -287,7 +452,43 @@ class basic_index {
     require_no_batch();
     const float* data = detail::check_vector(v, dim(), metric_kind, vbuf_, "vector");
     const slot_t old = find_slot(id);
-    add(id, data, old != no_slot && !is_deleted(old) ? old : no_slot);
+    add(id, data, old != no_slot && !is_deleted(old) ? old : no_slot, nullptr);
+  }
+
+  /// upsert(id, v) with metadata: the record is replaced wholesale (upsert(id, v) stores none).
+  /// A key the id had stays with it. Strong guarantee.
+  void upsert(id_t id, std::span<const float> v, const metadata& md) {
+    if (id == invalid_id) detail::fail(errc::invalid_argument, "id 4294967295 is reserved");
+    require_no_batch();
+    const float* data = detail::check_vector(v, dim(), metric_kind, vbuf_, "vector");
+    const slot_t old = find_slot(id);
+    add_with(id, data, old != no_slot && !is_deleted(old) ? old : no_slot, std::string_view(), md);
+  }
+
+  /// Replaces the metadata of live `id` wholesale ({}: none). errc::unknown_id / deleted_id, or
+  /// errc::invalid_argument for a bad record. Not inside an open batch. Strong guarantee.
+  void set_metadata(id_t id, const metadata& md) {
+    require_no_batch();
+    const slot_t s = live_slot(id);
+    attributes::staged st;
+    state_.attrs.stage(md, st, state_.slot_ids.size());
+    state_.attrs.commit(s, st);
+  }
+
+  /// The metadata of live `id`, fields in the order the index first saw them ({} when none).
+  metadata get_metadata(id_t id) const { return state_.attrs.row(live_slot(id)); }
+
+  /// The id of the live vector whose key is `key`, if any.
+  std::optional<id_t> find_key(std::string_view key) const noexcept {
+    const slot_t s = state_.keys.find(key);
+    return s == no_slot ? std::nullopt : std::optional<id_t>(state_.slot_ids[s]);
+  }
+
+  /// The key of live `id` (nullopt: it has none); errc::unknown_id / deleted_id. The view is valid
+  /// until the index next changes.
+  std::optional<std::string_view> key_of(id_t id) const {
+    const std::string_view k = state_.keys.at(live_slot(id));
+    return k.empty() ? std::nullopt : std::optional<std::string_view>(k);
   }
 
   /// All-or-nothing: every vector is checked before the first one is inserted, and a failure part
@@ -295,8 +496,16 @@ class basic_index {
   /// batch is the unit instead: a failure leaves the rows inserted so far for rollback_batch(). While it runs, the index keeps a copy
   /// of each older neighbour list the batch changes (at most the graph's level-0 lists, usually a
   /// small part of them) to undo them with.
-  std::vector<id_t> insert_batch(std::span<const float> flat) {
+  std::vector<id_t> insert_batch(std::span<const float> flat) { return insert_batch(flat, {}, {}); }
+
+  /// insert_batch() with a key per row (`keys` empty: none; else one per row, each new and the
+  /// batch's keys distinct) and metadata per row (`mds` empty: none; else one per row). Every key
+  /// and record is checked before the first row is inserted (errc::invalid_argument naming the
+  /// row); all-or-nothing as above.
+  std::vector<id_t> insert_batch(std::span<const float> flat, std::span<const std::string_view> keys,
+                                 std::span<const metadata> mds) {
     check_batch(flat);
+    detail::check_batch_records(state_.attrs, state_.keys, flat.size() / dim(), keys, mds);
     const std::size_t n = flat.size() / dim();
     std::vector<id_t> out;
     out.reserve(n);
@@ -304,7 +513,13 @@ class basic_index {
     if (own) begin_batch();
     try {
       reserve_more(n);
-      for (std::size_t i = 0; i < n; ++i) out.push_back(insert(flat.subspan(i * dim(), dim())));
+      static const metadata none;
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto v = flat.subspan(i * dim(), dim());
+        if (keys.empty() && mds.empty()) out.push_back(insert(v));
+        else if (keys.empty()) out.push_back(insert(v, mds[i]));
+        else out.push_back(insert(v, keys[i], mds.empty() ? none : mds[i]));
+      }
     } catch (...) {
       if (own) rollback_batch();
       throw;
@@ -327,6 +542,8 @@ class basic_index {
     u.next_id = state_.next_id;
     u.levels_drawn = state_.levels_drawn;
     u.ids_in_order = ids_.in_slot_order();
+    u.attrs = state_.attrs.mark();
+    u.keys_empty = state_.keys.empty();
     undo_.emplace(std::move(u));
   }
   void commit_batch() noexcept {
@@ -344,6 +561,8 @@ class basic_index {
     state_.store.rollback(u.store);
     state_.store.settle();
     ids_.truncate(std::span<const id_t>(state_.slot_ids).subspan(u.slots), u.ids_in_order);
+    state_.attrs.rollback(u.attrs);
+    state_.keys.truncate(u.slots, u.keys_empty);
     state_.slot_ids.resize(u.slots);
     state_.deleted.resize(u.deleted_words);
     state_.next_id = u.next_id;
@@ -378,13 +597,18 @@ class basic_index {
     state_.links.reserve(want);
     detail::grow_to(state_.slot_ids, want);
     ids_.reserve(state_.slot_ids.capacity());
+    state_.attrs.reserve_rows(want);
+    state_.keys.reserve_rows(want);
   }
 
   /// Tombstones `id`: errc::unknown_id if it never existed (or was compacted away),
   /// errc::deleted_id if it is already deleted. Never compacts (see needs_compaction()).
+  /// Frees its key. A key or metadata the vector had are gone with it.
   void erase(id_t id) {
     require_no_batch();
-    mark_deleted(live_slot(id));
+    const slot_t s = live_slot(id);
+    mark_deleted(s);
+    state_.keys.release(s);
   }
 
   /// Whether the tombstones have passed params().compact_threshold (never when it is 0): time to
@@ -455,68 +679,35 @@ class basic_index {
     requires id_filter<Filter>
   std::vector<search_result> search(std::span<const float> query, std::size_t k, Filter&& filter,
                                     const filter_options& opt = {}) {
-    constexpr bool is_set = std::is_same_v<std::remove_cvref_t<Filter>, id_set>;
     if (k == 0) detail::fail(errc::invalid_argument, "k must be at least 1");
     const float* q = detail::check_vector(query, dim(), metric_kind, qbuf_, "query");
     const std::size_t ef = effective_ef(opt.ef, k);
-    if (!(opt.selectivity <= 1.0))
-      detail::fail(errc::invalid_argument, "selectivity must be in [0, 1] (negative: estimate it)");
-    if (static_cast<unsigned>(opt.strategy) > 2) detail::fail(errc::invalid_argument, "unknown filter strategy");
-    if constexpr (is_set) {
+    detail::check_filter_options(opt);
+    if constexpr (std::is_same_v<std::remove_cvref_t<Filter>, id_set>) {
       if (filter.universe() < state_.next_id)
         detail::fail(errc::invalid_argument,
                      "id_set covers ids below " + std::to_string(filter.universe()) +
                          " but the index has held ids up to " + std::to_string(state_.next_id - 1) +
                          ": size it with id_bound() (" + std::to_string(state_.next_id) + ")");
     }
-    last_filter_ = {};
-    scratch_.search.results.clear();
-    const std::size_t live = size();
-    if (live == 0) return {};
+    return search_filtered(q, k, ef, filter, opt);
+  }
 
-    std::size_t est = 0;
-    if constexpr (is_set) est = live_members(filter);
-    else if (opt.selectivity >= 0.0) est = static_cast<std::size_t>(std::llround(opt.selectivity * static_cast<double>(live)));
-    else est = sampled_matches(filter);
-    filter_report& rep = last_filter_;
-    rep.estimated_matches = est;
-    rep.scan_threshold = filter_scan_threshold(ef, live);
-    if constexpr (is_set)
-      if (est == 0) {  // counted, not estimated: nothing matches
-        rep.strategy = filter_strategy::scan;
-        return {};
-      }
-
-    filter_strategy use = opt.strategy;
-    if (use == filter_strategy::automatic)
-      use = est <= rep.scan_threshold ? filter_strategy::scan : filter_strategy::graph;
-    const Store& store = state_.store;
-    store.prepare(query_, q);
-    if (use == filter_strategy::graph) {
-      auto matches = [&](slot_t s) {
-        if (is_deleted(s)) return false;
-        if constexpr (is_set) return filter.test(state_.slot_ids[s]);
-        else return static_cast<bool>(filter(state_.slot_ids[s]));
-      };
-      // Forced graph: no budget (benchmarks and tests measure the traversal itself).
-      distance_budget budget{opt.strategy == filter_strategy::graph ? std::numeric_limits<std::size_t>::max()
-                                                                    : std::max(est, rep.scan_threshold)};
-      const candidate cur = descend();
-      const std::span<const candidate> entry(&cur, 1);
-      const bool complete = search_layer(state_.links, store, query_, entry, ef, 0, scratch_.search, matches, budget);
-      rep.distances = budget.spent;
-      const std::size_t need = is_set ? std::min(k, est) : k;
-      if (complete && scratch_.search.results.size() >= need) {
-        rep.strategy = filter_strategy::graph;
-        rescore_exact(q);
-        return take_results(k);
-      }
-      rep.fell_back = true;
-    }
-    rep.strategy = filter_strategy::scan;
-    scan_matches(q, k, filter);
-    sort_results(scratch_.search.results);
-    return take_results(k);
+  /// The k nearest live vectors whose metadata matches `f`, as the id filter above gives them:
+  /// exactly min(k, matches). `f` is evaluated column by column into a bitset over the slots
+  /// (query.hpp) and its live matches counted exactly, so the strategy is chosen on the true count
+  /// (opt.selectivity is ignored) and no match means an empty result. Errors as above, plus
+  /// errc::invalid_argument for a malformed filter or a value whose kind differs from its
+  /// field's (checked even on an empty index).
+  std::vector<search_result> search(std::span<const float> query, std::size_t k, const filter_expr& f,
+                                    const filter_options& opt = {}) {
+    if (k == 0) detail::fail(errc::invalid_argument, "k must be at least 1");
+    const float* q = detail::check_vector(query, dim(), metric_kind, qbuf_, "query");
+    const std::size_t ef = effective_ef(opt.ef, k);
+    detail::check_filter_options(opt);
+    const std::size_t count = detail::evaluate_live(f, state_.attrs, state_.deleted, fbits_);
+    detail::slot_filter sf{fbits_.data(), count};
+    return search_filtered(q, k, ef, sf, opt);
   }
 
   /// One above every id the index has held (live, deleted or compacted away): an id_set for
@@ -548,8 +739,11 @@ class basic_index {
     }
     detail::compaction c;
     c.plan_for(state_.links, repair_oracle::of(state_.store), state_.deleted, state_.slot_ids, ids_.in_slot_order());
+    attributes::keep_plan kp = state_.attrs.plan_keep(c.plan.remap);
     // Commit: nothing below allocates or throws.
     state_.store.keep_only(c.plan.remap, c.plan.live);
+    state_.attrs.keep_only(c.plan.remap, c.plan.live, std::move(kp));
+    state_.keys.keep_only(c.plan.remap, c.plan.live);
     c.commit(state_.links, state_.slot_ids, state_.deleted, ids_);
     state_.deleted_count = 0;
     last_repair_ = c.plan.repaired_nodes;
@@ -624,6 +818,68 @@ class basic_index {
   }
 
   // ---- search helpers ----
+
+  /// The filtered search both public forms share (see search(query, k, filter, opt)); `q` and the
+  /// options are checked. Filter: an id_set or slot_filter (matches counted) or a callable.
+  template <class Filter>
+  std::vector<search_result> search_filtered(const float* q, std::size_t k, std::size_t ef, Filter& filter,
+                                             const filter_options& opt) {
+    constexpr bool is_set = std::is_same_v<std::remove_cvref_t<Filter>, id_set>;
+    constexpr bool is_slots = std::is_same_v<std::remove_cvref_t<Filter>, detail::slot_filter>;
+    constexpr bool counted = is_set || is_slots;
+    last_filter_ = {};
+    scratch_.search.results.clear();
+    const std::size_t live = size();
+    if (live == 0) return {};
+
+    std::size_t est = 0;
+    if constexpr (is_set) est = live_members(filter);
+    else if constexpr (is_slots) est = filter.count;
+    else if (opt.selectivity >= 0.0) est = static_cast<std::size_t>(std::llround(opt.selectivity * static_cast<double>(live)));
+    else est = sampled_matches(filter);
+    filter_report& rep = last_filter_;
+    rep.estimated_matches = est;
+    rep.scan_threshold = filter_scan_threshold(ef, live);
+    if constexpr (counted)
+      if (est == 0) {  // counted, not estimated: nothing matches
+        rep.strategy = filter_strategy::scan;
+        return {};
+      }
+
+    filter_strategy use = opt.strategy;
+    if (use == filter_strategy::automatic)
+      use = est <= rep.scan_threshold ? filter_strategy::scan : filter_strategy::graph;
+    const Store& store = state_.store;
+    store.prepare(query_, q);
+    if (use == filter_strategy::graph) {
+      auto matches = [&](slot_t s) {
+        if constexpr (is_slots) return ((filter.words[s / 64] >> (s % 64)) & 1u) != 0;  // deleted: cleared
+        else {
+          if (is_deleted(s)) return false;
+          if constexpr (is_set) return filter.test(state_.slot_ids[s]);
+          else return static_cast<bool>(filter(state_.slot_ids[s]));
+        }
+      };
+      // Forced graph: no budget (benchmarks and tests measure the traversal itself).
+      distance_budget budget{opt.strategy == filter_strategy::graph ? std::numeric_limits<std::size_t>::max()
+                                                                    : std::max(est, rep.scan_threshold)};
+      const candidate cur = descend();
+      const std::span<const candidate> entry(&cur, 1);
+      const bool complete = search_layer(state_.links, store, query_, entry, ef, 0, scratch_.search, matches, budget);
+      rep.distances = budget.spent;
+      const std::size_t need = counted ? std::min(k, est) : k;
+      if (complete && scratch_.search.results.size() >= need) {
+        rep.strategy = filter_strategy::graph;
+        rescore_exact(q);
+        return take_results(k);
+      }
+      rep.fell_back = true;
+    }
+    rep.strategy = filter_strategy::scan;
+    scan_matches(q, k, filter);
+    sort_results(scratch_.search.results);
+    return take_results(k);
+  }
 
   std::size_t effective_ef(std::size_t ef, std::size_t k) const {
     if (ef > std::size_t{0xFFFFFFFFu})
@@ -756,6 +1012,11 @@ class basic_index {
           }
           if (s != no_slot && !is_deleted(s)) add(s);
         }
+    } else if constexpr (std::is_same_v<std::remove_cvref_t<Filter>, detail::slot_filter>) {
+      const std::size_t words = (state_.slot_ids.size() + 63) / 64;
+      for (std::size_t w = 0; w < words; ++w)
+        for (std::uint64_t bits = filter.words[w]; bits != 0; bits &= bits - 1)
+          add(static_cast<slot_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(bits))));
     } else {
       for (slot_t s = 0; s < state_.slot_ids.size(); ++s)
         if (!is_deleted(s) && filter(state_.slot_ids[s])) add(s);
@@ -783,6 +1044,8 @@ class basic_index {
     next.next_id = state_.next_id;
     next.levels_drawn = state_.levels_drawn;
     next.deleted.assign((keep.size() + 63) / 64, 0);
+    next.attrs = state_.attrs.compacted(keep);
+    next.keys = state_.keys.compacted(keep);
     std::vector<float> row(dim());
     for (slot_t s = 0; s < keep.size(); ++s) {
       next.store.decode(s, row);
@@ -804,7 +1067,7 @@ class basic_index {
 
   /// The one way a vector gets in: room first (may throw, changes nothing a user can see), then
   /// the vector (strong) and the plan (reads only), then a commit that cannot fail.
-  POCKETVEC_NOINLINE void add(id_t id, const float* data, slot_t replaced) {
+  POCKETVEC_NOINLINE void add(id_t id, const float* data, slot_t replaced, const detail::row_change* rc) {
     const std::size_t n = state_.slot_ids.size();
     if (n >= no_slot - 1)
       detail::fail(errc::capacity_exceeded, "an index holds at most 4294967294 vectors");
@@ -813,6 +1076,7 @@ class basic_index {
     detail::grow_to(state_.slot_ids, n + 1);
     detail::grow_to(state_.deleted, n / 64 + 1);
     ids_.make_room(id, state_.slot_ids);
+    detail::reserve_row(state_.attrs, state_.keys, n + 1, rc, replaced);
 
     Store& store = state_.store;
     const store_mark mark = store.mark();
@@ -826,6 +1090,7 @@ class basic_index {
     }
 
     commit_insert(state_.links, store, slot, level, scratch_);
+    detail::commit_row(state_.attrs, state_.keys, slot, rc, replaced);
     state_.slot_ids.push_back(id);
     if (state_.deleted.size() * 64 <= slot) state_.deleted.push_back(0);
     ids_.appended(state_.slot_ids);
@@ -861,6 +1126,33 @@ class basic_index {
       }
   }
 
+  /// add() with a key and metadata: the record is staged first (validated, new fields and
+  /// strings added) and taken back if add() throws.
+  void add_with(id_t id, const float* data, slot_t replaced, std::string_view key, const metadata& md) {
+    attributes::staged st;
+    detail::row_change rc{md.empty() ? nullptr : &st, key};
+    if (!md.empty()) state_.attrs.stage(md, st, state_.slot_ids.size() + 1);
+    try {
+      add(id, data, replaced, &rc);
+    } catch (...) {
+      state_.attrs.unstage(st);
+      throw;
+    }
+  }
+
+  /// A loaded state without metadata or keys (older files) gets empty rows for every slot.
+  POCKETVEC_COLD void adopt_records() {
+    const std::size_t n = state_.slot_ids.size();
+    if (state_.attrs.rows() != n) {
+      POCKETVEC_ASSERT(state_.attrs.empty() && state_.attrs.rows() == 0);
+      state_.attrs = attributes::from_parts(n, {});
+    }
+    if (state_.keys.rows() != n) {
+      POCKETVEC_ASSERT(state_.keys.empty() && state_.keys.rows() == 0);
+      state_.keys = key_table::from_parts(n, {}, {}, state_.deleted);
+    }
+  }
+
   slot_t find_slot(id_t id) const noexcept { return ids_.find(id, state_.slot_ids); }
 
   void rebuild_id_map() { ids_.rebuild(state_.slot_ids); }
@@ -874,6 +1166,8 @@ class basic_index {
     id_t next_id = 0;
     std::uint64_t levels_drawn = 0;
     bool ids_in_order = true;
+    attributes::mark_type attrs;
+    bool keys_empty = true;
     std::vector<std::uint64_t> saved0;  // bitset over the older nodes: level-0 list saved
     struct saved_list {
       slot_t node;
@@ -892,6 +1186,7 @@ class basic_index {
   insert_scratch<Store> scratch_;
   typename Store::query_type query_;
   std::vector<float> vbuf_, qbuf_;
+  std::vector<std::uint64_t> fbits_;  // a filter_expr's matching slots
   filter_report last_filter_;
   std::size_t last_repair_ = 0;
 };
@@ -929,10 +1224,26 @@ class index {
   void reserve(std::size_t n) { visit([&](auto& i) { i.reserve(n); }); }
 
   id_t insert(std::span<const float> v) { return visit([&](auto& i) { return i.insert(v); }); }
+  id_t insert(std::span<const float> v, const metadata& md) { return visit([&](auto& i) { return i.insert(v, md); }); }
+  /// See basic_index::insert(v, key, md): a live key is an upsert of its vector.
+  id_t insert(std::span<const float> v, std::string_view key, const metadata& md = {}) {
+    return visit([&](auto& i) { return i.insert(v, key, md); });
+  }
   void upsert(id_t id, std::span<const float> v) { visit([&](auto& i) { i.upsert(id, v); }); }
+  void upsert(id_t id, std::span<const float> v, const metadata& md) { visit([&](auto& i) { i.upsert(id, v, md); }); }
   std::vector<id_t> insert_batch(std::span<const float> flat) {
     return visit([&](auto& i) { return i.insert_batch(flat); });
   }
+  std::vector<id_t> insert_batch(std::span<const float> flat, std::span<const std::string_view> keys,
+                                 std::span<const metadata> mds) {
+    return visit([&](auto& i) { return i.insert_batch(flat, keys, mds); });
+  }
+  void set_metadata(id_t id, const metadata& md) { visit([&](auto& i) { i.set_metadata(id, md); }); }
+  metadata get_metadata(id_t id) const { return visit([&](auto& i) { return i.get_metadata(id); }); }
+  std::optional<id_t> find_key(std::string_view key) const noexcept {
+    return visit([&](auto& i) { return i.find_key(key); });
+  }
+  std::optional<std::string_view> key_of(id_t id) const { return visit([&](auto& i) { return i.key_of(id); }); }
   POCKETVEC_COLD void check_batch(std::span<const float> flat, std::size_t first_row = 0) {
     visit([&](auto& i) { i.check_batch(flat, first_row); });
   }
@@ -949,6 +1260,11 @@ class index {
   std::vector<search_result> search(std::span<const float> q, std::size_t k, Filter&& filter,
                                     const filter_options& opt = {}) {
     return visit([&](auto& i) { return i.search(q, k, filter, opt); });
+  }
+  /// Filtered by metadata: see basic_index::search(query, k, filter_expr, opt).
+  std::vector<search_result> search(std::span<const float> q, std::size_t k, const filter_expr& f,
+                                    const filter_options& opt = {}) {
+    return visit([&](auto& i) { return i.search(q, k, f, opt); });
   }
   id_t id_bound() const noexcept { return visit([](auto& i) { return i.id_bound(); }); }
   const filter_report& last_filter_report() const noexcept {

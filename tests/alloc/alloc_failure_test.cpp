@@ -153,6 +153,48 @@ std::string diff(const bytes_t& expected, const bytes_t& got) {
   return "differs in " + out;
 }
 
+/// save() plus the metadata and keys (not in the format yet) as one more piece, "section REC_":
+/// every column array, dictionary and key byte, and each live id's record and key.
+bytes_t snapshot(pv::index& idx) {
+  bytes_t b = pv::save(idx);
+  bytes_t rec;
+  auto put = [&](const void* p, std::size_t n) {
+    const auto* c = static_cast<const std::uint8_t*>(p);
+    const std::uint64_t len = n;
+    rec.insert(rec.end(), reinterpret_cast<const std::uint8_t*>(&len), reinterpret_cast<const std::uint8_t*>(&len) + 8);
+    rec.insert(rec.end(), c, c + n);
+  };
+  auto vec = [&](const auto& v) { put(v.data(), v.size() * sizeof(v[0])); };
+  idx.visit([&](auto& core) {
+    const auto& st = core.state();
+    const std::uint64_t rows = st.attrs.rows(), key_rows = st.keys.rows();
+    put(&rows, 8);
+    put(&key_rows, 8);
+    for (const pv::column& c : st.attrs.columns()) {
+      put(c.name.data(), c.name.size());
+      put(&c.kind, 1);
+      vec(c.codes), vec(c.numbers), vec(c.present), vec(c.truth), vec(c.list_offset), vec(c.list_count), vec(c.pool);
+      vec(c.dict.ends()), vec(c.dict.bytes());
+    }
+    vec(st.keys.ends()), vec(st.keys.bytes());
+    for (pv::id_t id = 0; id < core.id_bound(); ++id) {
+      if (!core.contains(id)) continue;
+      vec(pv::encode_metadata(core.get_metadata(id)));
+      const auto k = core.key_of(id);
+      const std::string key = k ? std::string(*k) : std::string("<none>");
+      vec(key);
+      if (k && core.find_key(*k) != std::optional<pv::id_t>(id)) vec(std::string("<key lookup broken>"));
+    }
+  });
+  const std::uint8_t head[16] = {'R', 'E', 'C', '_'};
+  b.insert(b.end(), head, head + 4);
+  const std::uint64_t len = rec.size();
+  b.insert(b.end(), reinterpret_cast<const std::uint8_t*>(&len), reinterpret_cast<const std::uint8_t*>(&len) + 8);
+  b.insert(b.end(), head + 12, head + 16);
+  b.insert(b.end(), rec.begin(), rec.end());
+  return b;
+}
+
 /// After an operation failed: the checks of the file comment. Empty when all hold.
 std::string check_after_failure(pv::index& idx, const scenario& sc, const bytes_t& before,
                                 std::size_t size_before, const answers_t& answers_before,
@@ -160,11 +202,11 @@ std::string check_after_failure(pv::index& idx, const scenario& sc, const bytes_
   try {
     if (idx.size() != size_before)
       return "size() is " + std::to_string(idx.size()) + ", was " + std::to_string(size_before);
-    if (auto d = diff(before, pv::save(idx)); !d.empty()) return "save() differs from before the operation: " + d;
+    if (auto d = diff(before, snapshot(idx)); !d.empty()) return "save() differs from before the operation: " + d;
     if (answers(idx) != answers_before) return "search answers differ from before the operation";
     INFO("state as before the failure; now retrying the operation");
     sc.run(idx);
-    if (auto d = diff(clean_after, pv::save(idx)); !d.empty())
+    if (auto d = diff(clean_after, snapshot(idx)); !d.empty())
       return "retried, the operation gives other bytes than on an untouched index: " + d;
     INFO("retry as in the reference run; now inserting more");
     for (std::size_t i = 0; i < 3; ++i) idx.insert(row(extra_rows(), 10 + i));
@@ -193,7 +235,7 @@ void run_scenario(const scenario& sc, store_kind s) {
       answers_t answers_before;
       {
         pv::index ref = fresh();
-        before = pv::save(ref);
+        before = snapshot(ref);
         size_before = ref.size();
         answers_before = answers(ref);
       }
@@ -205,7 +247,7 @@ void run_scenario(const scenario& sc, store_kind s) {
           sc.run(ref);
           clean_allocs = pvalloc::counted();
         }
-        clean_after = pv::save(ref);
+        clean_after = snapshot(ref);
       }
 
       // Every failure point is tried (each on a fresh index), so that one broken state does not hide
@@ -237,7 +279,7 @@ void run_scenario(const scenario& sc, store_kind s) {
         }
         const bool done = !pvalloc::fired();  // the operation ended before its k-th allocation
         if (problem.empty() && (done || !threw)) {  // no failure, or one handled inside: the normal result
-          if (auto d = diff(clean_after, pv::save(idx)); !d.empty())
+          if (auto d = diff(clean_after, snapshot(idx)); !d.empty())
             problem = std::string(done ? "completed" : "completed after a failed allocation") +
                       ", but not as in the reference run: " + d;
         } else if (problem.empty()) {
@@ -332,6 +374,86 @@ scenario op_auto_train() {
   return sc;
 }
 
+// ---- metadata and keys ----
+
+/// The base rows with keys on every other one and metadata (strings, numbers, booleans, lists).
+void build_with_records(pv::index& idx) {
+  static const std::vector<pv::metadata> mds = [] {
+    std::vector<pv::metadata> out;
+    for (std::size_t i = 0; i < base_n; ++i)
+      out.push_back({{"folder", std::string(i % 3 ? "work" : "home")}, {"year", 2000.0 + static_cast<double>(i % 7)},
+                     {"tags", pv::string_list{"t" + std::to_string(i % 5), "all"}}, {"ok", i % 2 == 0}});
+    return out;
+  }();
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < base_n; ++i) out.push_back("key-" + std::to_string(i));
+    return out;
+  }();
+  for (std::size_t i = 0; i < base_n; ++i) {
+    if (i % 2) idx.insert(row(base_rows(), i), keys[i], mds[i]);
+    else idx.insert(row(base_rows(), i), mds[i]);
+  }
+}
+
+/// A record with a new field, new dictionary strings and a list: every staging step allocates.
+const pv::metadata& new_record() {
+  static const pv::metadata md = {{"folder", std::string("archive")}, {"year", 1999.0},
+                                  {"tags", pv::string_list{"fresh", "all", "fresh2"}}, {"new_field", std::string("v")}};
+  return md;
+}
+
+scenario op_insert_metadata() {
+  scenario sc{"insert (metadata)"};
+  sc.build = build_with_records;
+  sc.run = [](pv::index& idx) { idx.insert(row(extra_rows(), 0), new_record()); };
+  return sc;
+}
+
+scenario op_insert_key() {
+  scenario sc{"insert (new key)"};
+  sc.build = build_with_records;
+  sc.run = [](pv::index& idx) { idx.insert(row(extra_rows(), 0), "a-new-key", new_record()); };
+  return sc;
+}
+
+scenario op_upsert_key() {
+  scenario sc{"insert (live key)"};
+  sc.build = build_with_records;
+  sc.run = [](pv::index& idx) { idx.insert(row(extra_rows(), 1), "key-37", new_record()); };
+  return sc;
+}
+
+scenario op_set_metadata() {
+  scenario sc{"set_metadata"};
+  sc.build = build_with_records;
+  sc.run = [](pv::index& idx) { idx.set_metadata(37, new_record()); };
+  return sc;
+}
+
+scenario op_insert_batch_records() {
+  scenario sc{"insert_batch (records)"};
+  sc.build = build_with_records;
+  sc.run = [](pv::index& idx) {
+    static const std::vector<std::string> keys = {"b0", "b1", "b2", "b3", "b4", "b5"};
+    static const std::vector<std::string_view> views(keys.begin(), keys.end());
+    static const std::vector<pv::metadata> mds(6, new_record());
+    idx.insert_batch(std::span<const float>(extra_rows()).first(6 * dim), views, mds);
+  };
+  return sc;
+}
+
+scenario op_compact_records() {
+  scenario sc{"compact (records)"};
+  sc.build = [](pv::index& idx) {
+    build_with_records(idx);
+    for (pv::id_t id = 1; id < base_n; id += 4) idx.erase(id);
+    idx.set_metadata(2, new_record());  // a rewritten list leaves garbage in the pool
+  };
+  sc.run = [](pv::index& idx) { idx.compact(); };
+  return sc;
+}
+
 }  // namespace
 
 #define PV_ALLOC_CASE(op, store)                                                              \
@@ -361,3 +483,13 @@ PV_ALLOC_CASE(train, sq8)
 PV_ALLOC_CASE(train, sq8_rerank)
 PV_ALLOC_CASE(auto_train, sq8)
 PV_ALLOC_CASE(auto_train, sq8_rerank)
+PV_ALLOC_CASE(insert_metadata, f32)
+PV_ALLOC_CASE(insert_metadata, sq8)
+PV_ALLOC_CASE(insert_key, f32)
+PV_ALLOC_CASE(upsert_key, f32)
+PV_ALLOC_CASE(upsert_key, sq8_rerank)
+PV_ALLOC_CASE(set_metadata, f32)
+PV_ALLOC_CASE(insert_batch_records, f32)
+PV_ALLOC_CASE(insert_batch_records, sq8)
+PV_ALLOC_CASE(compact_records, f32)
+PV_ALLOC_CASE(compact_records, sq8)

@@ -81,7 +81,24 @@ std::vector<config> configs() {
   return out;
 }
 
-/// The seeded build: a batch, some tombstones, some upserts (tombstone + new slot), one more batch.
+/// Row i's metadata: every kind of field, some absent (integer arithmetic only).
+pv::metadata record(std::size_t i) {
+  const char* folders[] = {"work", "home", "archive", "travel"};
+  pv::metadata md{{"folder", std::string(folders[pv::detail::splitmix64(i) % 4])}, {"year", 1990.0 + static_cast<double>(i % 35)}};
+  if (i % 3) md.push_back({"read", i % 2 == 0});
+  if (i % 5) md.push_back({"tags", pv::string_list{folders[i % 4], i % 7 ? "x" : "contract"}});
+  return md;
+}
+
+/// The filters whose answers are compared (the JS filter language compiles to these trees).
+std::vector<pv::filter_expr> filters() {
+  using namespace pv::where;
+  return {eq("folder", std::string("work")), gte("year", 2015.0) && exists("read"),
+          in("tags", {std::string("contract")}) || eq("read", false), !eq("folder", std::string("home")) && lt("year", 1992.0)};
+}
+
+/// The seeded build: a batch, some tombstones, some upserts (tombstone + new slot), one more batch,
+/// then keyed rows with metadata, one key replaced and one deleted.
 pv::index build(const config& c) {
   pv::index idx(c.params);
   const auto rows = clustered(count, c.params.seed);
@@ -89,7 +106,14 @@ pv::index build(const config& c) {
   for (pv::id_t id = 3; id < count / 2; id += 7) idx.erase(id);
   for (pv::id_t id = 5; id < count / 2; id += 50)
     idx.upsert(id, std::span<const float>(rows).subspan((count / 2 + id) * dim, dim));
-  idx.insert_batch(std::span<const float>(rows).subspan(count / 2 * dim));
+  idx.insert_batch(std::span<const float>(rows).subspan(count / 2 * dim, count / 4 * dim));
+  for (std::size_t i = count / 2 + count / 4; i < count; ++i) {
+    const auto v = std::span<const float>(rows).subspan(i * dim, dim);
+    if (i % 4) idx.insert(v, "doc-" + std::to_string(i), record(i));
+    else idx.insert(v, record(i));
+  }
+  idx.insert(std::span<const float>(rows).first(dim), "doc-" + std::to_string(count - 1), record(1));
+  idx.erase(*idx.find_key("doc-" + std::to_string(count - 2)));
   return idx;
 }
 
@@ -113,6 +137,15 @@ std::string answers(pv::index& idx, const config& c) {
     }
     os << '\n';
   }
+  for (const auto& f : filters())
+    for (std::size_t i = 0; i < n_queries; i += 5) {
+      for (const auto& r : idx.search(std::span<const float>(q).subspan(i * dim, dim), k, f)) {
+        char buf[40];
+        std::snprintf(buf, sizeof buf, "%" PRIu32 ":%08" PRIx32 " ", r.id, bits(r.distance));
+        os << buf;
+      }
+      os << '\n';
+    }
   return os.str();
 }
 

@@ -1,6 +1,7 @@
 // Writes the fuzzer's seed corpus: small valid index files of every metric x {f32, SQ8 trained,
-// SQ8 untrained, SQ8 re-rank} x {without, with tombstones}, plus an empty index of each metric.
-//   pocketvec_fuzz_make_corpus <out-dir>
+// SQ8 untrained, SQ8 re-rank} x {plain, with tombstones, upserts, keys and metadata}, plus an empty
+// index of each metric.
+//   pocketvec_fuzz_make_corpus <out-dir> [<wire-seeds-dir>]   (the second: fuzz_wire's seeds)
 // Deterministic (seeded, no libm); the golden files are copied next to these by stage-fuzz.sh.
 #include <pocketvec/pocketvec.hpp>
 
@@ -31,8 +32,8 @@ void write(const std::filesystem::path& path, const std::vector<std::uint8_t>& b
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s <out-dir>\n", argv[0]);
+  if (argc != 2 && argc != 3) {
+    std::fprintf(stderr, "usage: %s <out-dir> [<wire-seeds-dir>]\n", argv[0]);
     return 2;
   }
   const std::filesystem::path dir = argv[1];
@@ -64,8 +65,18 @@ int main(int argc, char** argv) {
           idx.upsert(2, std::span<const float>(more).first(p.dim));
           idx.upsert(5, std::span<const float>(more).last(p.dim));
         }
+        if (tombstones) {  // keys and metadata (1.2): every kind of field, some rows without
+          const auto more = seeded_rows(3, p.dim, p.seed + 2);
+          for (std::size_t i = 0; i < 3; ++i) {
+            pv::metadata md{{"s", std::string(i ? "a" : "b")}, {"n", static_cast<double>(i)}};
+            if (i != 1) md.push_back({"t", pv::string_list{"x", i ? "y" : "x2"}});
+            if (i != 2) md.push_back({"b", i == 0});
+            idx.insert(std::span<const float>(more).subspan(i * p.dim, p.dim), "k" + std::to_string(i), md);
+          }
+          idx.erase(idx.id_bound() - 1);
+        }
         const std::string name = std::string(pv::metric_name(m)) + "-" + kind_names[static_cast<int>(k)] +
-                                 (tombstones ? "-tomb" : "") + ".pvx";
+                                 (tombstones ? "-tomb-records" : "") + ".pvx";
         write(dir / name, idx.save());
         ++files;
       }
@@ -92,5 +103,34 @@ int main(int argc, char** argv) {
     ++files;
   }
   std::printf("make_corpus: %d files in %s\n", files, dir.c_str());
+  if (argc == 3) {  // seeds of fuzz_wire: a mode byte (0 filter, 1 record), then the encoded bytes
+    const std::filesystem::path wire = argv[2];
+    std::filesystem::create_directories(wire);
+    using namespace pv::where;
+    const pv::filter_expr filters[] = {
+        eq("s", std::string("a")),
+        (gte("n", 0.5) && lt("n", 4.0)) || !exists("b"),
+        in("t", {std::string("a"), std::string("b")}) && ne("b", true),
+        nin("s", {std::string("c")}) || all({gt("n", -1.0), lte("n", 2.0)}),
+        any({eq("b", false), eq("zz", 1.0), negate(in("s", {}))}),
+    };
+    int k = 0;
+    for (const auto& f : filters) {
+      auto b = pv::encode(f);
+      b.insert(b.begin(), 0);
+      write(wire / ("filter-" + std::to_string(k++)), b);
+    }
+    const pv::metadata records[] = {
+        {},
+        {{"s", std::string("b")}, {"n", 1.5}, {"b", true}, {"t", pv::string_list{"a", "c"}}},
+        {{"new", std::string("x")}, {"t", pv::string_list{}}},
+    };
+    k = 0;
+    for (const auto& md : records) {
+      auto b = pv::encode_metadata(md);
+      b.insert(b.begin(), 1);
+      write(wire / ("record-" + std::to_string(k++)), b);
+    }
+  }
   return 0;
 }

@@ -374,60 +374,67 @@ class serializer {
     if (!trained || rerank) add_rows(tag_f32, raw);
   }
 
-  /// KEY_ and ATR_ (docs/format.md): spans into the key table and the columns, with the few
-  /// small fields between them (names, kinds, counts) staged in `owned_`.
+  /// KEY_ and ATR_ (docs/format.md): spans into the key table and the columns. The small fields
+  /// between the arrays (field count, names, kinds, dictionary and pool sizes) gather in a staged
+  /// buffer of `owned_` (allocated up front, 1 + 3 per field, and never resized) that becomes a span
+  /// when the next array, or the end, comes. Plain member calls rather than lambdas: this code is
+  /// compiled once for every store and stays small in the WASM build.
   POCKETVEC_COLD void add_records(const attributes& a, const key_table& k) {
     if (!k.empty()) {
       auto& p = add(tag_keys);
       p.push_back(as_bytes(std::span<const std::uint32_t>(k.ends())));
-      p.push_back({reinterpret_cast<const std::uint8_t*>(k.bytes().data()), k.bytes().size()});
+      p.push_back(bytes_of(k.bytes()));
     }
     if (a.empty()) return;
-    auto& p = add(tag_attrs);
-    owned_.reserve(1 + 3 * a.field_count());  // the spans below point into these buffers
-    auto small = [&](auto&& fill) {
-      owned_.emplace_back();
-      byte_writer w{owned_.back()};
-      fill(w);
-      p.push_back(owned_.back());
-    };
-    auto words = [&](const std::vector<std::uint64_t>& v) { p.push_back(as_bytes(std::span<const std::uint64_t>(v))); };
-    auto u32s = [&](const std::vector<std::uint32_t>& v) { p.push_back(as_bytes(std::span<const std::uint32_t>(v))); };
-    auto dict = [&](const string_dict& d) {
-      small([&](byte_writer& w) { w.put(static_cast<std::uint32_t>(d.size())); });
-      u32s(d.ends());
-      p.push_back({reinterpret_cast<const std::uint8_t*>(d.bytes().data()), d.bytes().size()});
-    };
-    small([&](byte_writer& w) { w.put(static_cast<std::uint32_t>(a.field_count())); });
+    attrs_pieces_ = &add(tag_attrs);
+    owned_.assign(1 + 3 * a.field_count(), {});
+    owned_used_ = 1;
+    put_u32(static_cast<std::uint32_t>(a.field_count()));
     for (const column& c : a.columns()) {
-      small([&](byte_writer& w) {
-        w.put(static_cast<std::uint32_t>(c.name.size()));
-        w.out.insert(w.out.end(), c.name.begin(), c.name.end());
-        w.put(static_cast<std::uint8_t>(c.kind));
-      });
-      switch (c.kind) {
-        case value_kind::string:
-          dict(c.dict);
-          u32s(c.codes);
-          break;
-        case value_kind::number:
-          words(c.present);
-          p.push_back(as_bytes(std::span<const double>(c.numbers)));
-          break;
-        case value_kind::boolean:
-          words(c.present);
-          words(c.truth);
-          break;
-        case value_kind::string_list:
-          dict(c.dict);
-          words(c.present);
-          u32s(c.list_offset);
-          u32s(c.list_count);
-          small([&](byte_writer& w) { w.put(static_cast<std::uint32_t>(c.pool.size())); });
-          u32s(c.pool);
-          break;
+      put_u32(static_cast<std::uint32_t>(c.name.size()));
+      put_bytes(bytes_of(c.name));
+      const std::uint8_t kind = static_cast<std::uint8_t>(c.kind);
+      put_bytes({&kind, 1});
+      const bool listed = c.kind == value_kind::string_list;
+      if (c.kind == value_kind::string || listed) {
+        put_u32(static_cast<std::uint32_t>(c.dict.size()));
+        piece(as_bytes(std::span<const std::uint32_t>(c.dict.ends())));
+        piece(bytes_of(c.dict.bytes()));
+      }
+      if (c.kind != value_kind::string) piece(as_bytes(std::span<const std::uint64_t>(c.present)));
+      if (c.kind == value_kind::string) piece(as_bytes(std::span<const std::uint32_t>(c.codes)));
+      if (c.kind == value_kind::number) piece(as_bytes(std::span<const double>(c.numbers)));
+      if (c.kind == value_kind::boolean) piece(as_bytes(std::span<const std::uint64_t>(c.truth)));
+      if (listed) {
+        piece(as_bytes(std::span<const std::uint32_t>(c.list_offset)));
+        piece(as_bytes(std::span<const std::uint32_t>(c.list_count)));
+        put_u32(static_cast<std::uint32_t>(c.pool.size()));
+        piece(as_bytes(std::span<const std::uint32_t>(c.pool)));
       }
     }
+    flush_small();
+  }
+  static std::span<const std::uint8_t> bytes_of(const std::string& s) noexcept {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+  }
+  POCKETVEC_COLD void put_bytes(std::span<const std::uint8_t> b) {
+    std::vector<std::uint8_t>& o = owned_[owned_used_ - 1];
+    o.insert(o.end(), b.begin(), b.end());
+  }
+  void put_u32(std::uint32_t v) {
+    std::uint8_t le[4];
+    std::memcpy(le, &v, 4);
+    put_bytes(le);
+  }
+  /// The staged small fields become a piece (if there are any), and the next buffer is opened.
+  POCKETVEC_COLD void flush_small() {
+    if (owned_[owned_used_ - 1].empty()) return;
+    attrs_pieces_->push_back(owned_[owned_used_ - 1]);
+    ++owned_used_;
+  }
+  void piece(std::span<const std::uint8_t> s) {
+    flush_small();
+    attrs_pieces_->push_back(s);
   }
 
   /// node_ = node v's LNK_ bytes: per level, u16 count then the u32 slots.
@@ -485,7 +492,9 @@ class serializer {
   std::size_t off_ = 0, sec_ = 0, piece_ = 0, next_node_ = 0;
   bool head_done_ = false;
   std::vector<std::uint8_t> node_;
-  std::vector<std::vector<std::uint8_t>> owned_;  // ATR_'s small fields (moving the outer vector keeps the buffers)
+  std::vector<std::vector<std::uint8_t>> owned_;  // ATR_'s small fields, see add_records()
+  std::size_t owned_used_ = 0;
+  std::vector<std::span<const std::uint8_t>>* attrs_pieces_ = nullptr;
 };
 
 struct header_fields {
@@ -945,29 +954,8 @@ class stream_parser {
   /// ATR_: the field count, then per field its name, kind and arrays (docs/format.md). Every length
   /// is checked here; attributes::from_parts checks what the values mean.
   POCKETVEC_COLD void read_attrs() {
-    const std::size_t n = static_cast<std::size_t>(f_.count), w = (n + 63) / 64;
+    const std::size_t n = static_cast<std::size_t>(f_.count);
     byte_reader r(records_);
-    // Each array's bytes are taken (bounds-checked) before its vector is allocated.
-    auto u32s = [&](std::size_t count, const char* what) {
-      const auto b = r.take(checked_mul(count, 4, what), what);
-      std::vector<std::uint32_t> v(count);
-      if (count) std::memcpy(v.data(), b.data(), 4 * count);
-      return v;
-    };
-    auto words = [&](const char* what) {
-      const auto b = r.take(8 * std::uint64_t{w}, what);
-      std::vector<std::uint64_t> v(w);
-      if (w) std::memcpy(v.data(), b.data(), 8 * w);
-      return v;
-    };
-    auto dict = [&](const column& c) {
-      const auto size = r.get<std::uint32_t>("ATR_ dictionary size");
-      if (size > r.remaining() / 4) corrupt("ATR_: dictionary of field " + c.name + " is larger than the section");
-      std::vector<std::uint32_t> ends = u32s(size, "ATR_ dictionary");
-      const auto bytes = r.take(ends.empty() ? 0 : ends.back(), "ATR_ dictionary");
-      return string_dict::from_parts(std::move(ends), std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                                     "field " + c.name);
-    };
     try {
       const auto fields = r.get<std::uint32_t>("ATR_ field count");
       if (fields == 0 || fields > max_fields) corrupt("ATR_ holds " + std::to_string(fields) + " fields (1 to 1024)");
@@ -980,29 +968,16 @@ class stream_parser {
         const auto k = r.get<std::uint8_t>("ATR_ field kind");
         if (k < 1 || k > 4) corrupt("ATR_: field " + c.name + " has unknown kind " + std::to_string(k));
         c.kind = static_cast<value_kind>(k);
-        switch (c.kind) {
-          case value_kind::string:
-            c.dict = dict(c);
-            c.codes = u32s(n, "ATR_ codes");
-            break;
-          case value_kind::number: {
-            c.present = words("ATR_ presence");
-            const auto b = r.take(checked_mul(n, 8, "ATR_"), "ATR_ numbers");
-            c.numbers.resize(n);
-            if (n) std::memcpy(c.numbers.data(), b.data(), 8 * n);
-            break;
-          }
-          case value_kind::boolean:
-            c.present = words("ATR_ presence");
-            c.truth = words("ATR_ values");
-            break;
-          case value_kind::string_list:
-            c.dict = dict(c);
-            c.present = words("ATR_ presence");
-            c.list_offset = u32s(n, "ATR_ list offsets");
-            c.list_count = u32s(n, "ATR_ list counts");
-            c.pool = u32s(r.get<std::uint32_t>("ATR_ pool size"), "ATR_ pool");
-            break;
+        const bool listed = c.kind == value_kind::string_list;
+        if (c.kind == value_kind::string || listed) c.dict = read_dict(r, c.name);
+        if (c.kind != value_kind::string) read_array(r, c.present, (n + 63) / 64);
+        if (c.kind == value_kind::string) read_array(r, c.codes, n);
+        if (c.kind == value_kind::number) read_array(r, c.numbers, n);
+        if (c.kind == value_kind::boolean) read_array(r, c.truth, (n + 63) / 64);
+        if (listed) {
+          read_array(r, c.list_offset, n);
+          read_array(r, c.list_count, n);
+          read_array(r, c.pool, r.get<std::uint32_t>("ATR_ pool size"));
         }
       }
       if (r.remaining() != 0) corrupt(std::to_string(r.remaining()) + " trailing bytes in ATR_");
@@ -1014,6 +989,27 @@ class stream_parser {
       if (what.rfind("corrupt index bytes: ", 0) == 0) throw;
       corrupt("ATR_: " + what);
     }
+  }
+  /// `count` values of T from `r` into `v`: the bytes are taken (bounds-checked) before `v` grows.
+  template <class T>
+  static void read_array(byte_reader& r, std::vector<T>& v, std::size_t count) {
+    read_raw(r, &v, count, sizeof(T), [](void* p, std::size_t c) { static_cast<std::vector<T>*>(p)->resize(c); },
+             [](void* p) { return static_cast<void*>(static_cast<std::vector<T>*>(p)->data()); });
+  }
+  POCKETVEC_COLD static void read_raw(byte_reader& r, void* v, std::size_t count, std::size_t width,
+                                      void (*resize)(void*, std::size_t), void* (*data)(void*)) {
+    const auto b = r.take(checked_mul(count, width, "ATR_"), "ATR_ array");
+    resize(v, count);
+    if (count) std::memcpy(data(v), b.data(), b.size());
+  }
+  /// A dictionary: u32 size, its end offsets, its bytes.
+  POCKETVEC_COLD static string_dict read_dict(byte_reader& r, const std::string& field) {
+    const auto size = r.get<std::uint32_t>("ATR_ dictionary size");
+    std::vector<std::uint32_t> ends;
+    read_array(r, ends, size);
+    const auto bytes = r.take(ends.empty() ? 0 : ends.back(), "ATR_ dictionary");
+    return string_dict::from_parts(std::move(ends), std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                                   "field " + field);
   }
 
   template <metric M>

@@ -6,7 +6,7 @@
 #   POCKETVEC_WASM_BUILD_DIR  CMake build folder (default: js/build/wasm, gitignored)
 #   POCKETVEC_WASM_COMPILE_OPT / POCKETVEC_WASM_LINK_OPT   default -O2 / -O3 (see wasm/CMakeLists.txt)
 #   POCKETVEC_SKIP_WASM_BUILD=1  use the dist/ already built (e.g. CI packing right after a build)
-# Prints the raw and gzip sizes of what is shipped.
+# Writes lib/ (src/ minified, scripts/minify.mjs) and prints the raw and gzip sizes of what is shipped.
 set -euo pipefail
 
 js_dir=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +20,7 @@ export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}
 if [ "${POCKETVEC_SKIP_WASM_BUILD:-}" = 1 ]; then
   [ -f "$js_dir/dist/pocketvec.js" ] && [ -f "$js_dir/dist/pocketvec.wasm" ] ||
     { echo "build-wasm: POCKETVEC_SKIP_WASM_BUILD=1 but js/dist/ is empty" >&2; exit 1; }
+  node "$js_dir/scripts/minify.mjs"
   exec bash "$js_dir/scripts/size-report.sh"
 fi
 
@@ -35,4 +36,5 @@ cmake --build "$build" --target pocketvec_wasm pocketvec_wasm_small_heap -j"${JO
 mkdir -p "$js_dir/dist" "$js_dir/build/small-heap"
 cp "$build/wasm/pocketvec.js" "$build/wasm/pocketvec.wasm" "$js_dir/dist/"
 cp "$build/wasm/small-heap/pocketvec.js" "$build/wasm/small-heap/pocketvec.wasm" "$js_dir/build/small-heap/"
+node "$js_dir/scripts/minify.mjs"  # lib/: the minified src/ the package exports
 bash "$js_dir/scripts/size-report.sh"

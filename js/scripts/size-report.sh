@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Raw and gzip -9 sizes of everything `npm pack` ships that a page downloads (dist/ + src/).
+# Raw and gzip -9 sizes of everything `npm pack` ships that a page downloads (dist/ + lib/, the minified
+# src/ that scripts/minify.mjs writes).
 # Fails when the gzip total exceeds the 128 KiB budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 budget=$((128 * 1024))
 total_raw=0 total_gz=0
 printf '%-28s %10s %10s\n' file raw gzip
-for f in dist/pocketvec.wasm dist/pocketvec.js src/*.js; do
+for f in dist/pocketvec.wasm dist/pocketvec.js lib/*.js; do
   raw=$(wc -c <"$f"); gz=$(gzip -9c "$f" | wc -c)
   total_raw=$((total_raw + raw)); total_gz=$((total_gz + gz))
   printf '%-28s %10d %10d\n' "$f" "$raw" "$gz"

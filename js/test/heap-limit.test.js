@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 
-import { PocketvecError } from 'pocketvec';
+import { PocketvecError } from '../src/errors.js';  // the class of ../src/index.js (the package's is lib/'s copy)
 import { defineIndex } from '../src/index.js';
 import { randomVectors, row } from './helpers.js';
 

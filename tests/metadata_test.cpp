@@ -810,3 +810,24 @@ TEST_CASE("metadata: save/load still round-trips the vectors of an index with me
   CHECK(back.size() == idx.size());
   CHECK(pv::save(back) == bytes);
 }
+
+TEST_CASE("keys: a key view from key_of() handed back to insert() re-puts the vector under that key", "[metadata][keys]") {
+  // The view points into the key table's bytes, which the insert may move while making room: the
+  // key must be read from the table after that, not through the caller's view (ASan: use after free).
+  pv::index_params p;
+  p.dim = 4;
+  p.m = 4;
+  p.ef_construction = 16;
+  pv::index idx(p);
+  const std::vector<float> v{1, 2, 3, 4};
+  const pv::id_t a = idx.insert(v, "a key long enough to live on the heap, not in the string");
+  for (int i = 0; i < 64; ++i) {
+    const std::string_view k = *idx.key_of(a);
+    CHECK(idx.insert(v, k, {{"n", static_cast<double>(i)}}) == a);
+    idx.insert(v, "other " + std::to_string(i));  // grows the table's bytes
+  }
+  CHECK(idx.find_key("a key long enough to live on the heap, not in the string") == std::optional<pv::id_t>(a));
+  CHECK(idx.get_metadata(a) == pv::metadata{{"n", 63.0}});
+  CHECK(*idx.key_of(a) == "a key long enough to live on the heap, not in the string");
+  CHECK(idx.size() == 65);
+}

@@ -219,10 +219,13 @@ struct row_change {
   std::string_view key;
 };
 
-/// The key the new row gets: the given one, else the one of the row it replaces.
+/// The key the new row gets: the replaced row's own, when it has one (a row is replaced under its
+/// key or its id, so a given key is then that key), else the given one. Read from the table itself,
+/// never from the caller's view: reserve_row() may move the table's bytes, and the caller's key may
+/// be a view into them (key_of() handed back to insert() re-puts a vector under its own key).
 inline std::string_view key_for(const key_table& keys, const row_change* rc, slot_t replaced) noexcept {
-  if (rc && !rc->key.empty()) return rc->key;
-  return replaced != no_slot ? keys.at(replaced) : std::string_view();
+  if (replaced != no_slot && !keys.at(replaced).empty()) return keys.at(replaced);
+  return rc ? rc->key : std::string_view();
 }
 
 /// Room for one more row in the columns and the keys. Strong.
@@ -266,13 +269,13 @@ POCKETVEC_COLD inline void check_batch_records(const attributes& attrs, const ke
       } catch (const error& e) {
         row_fail(i, e.what());
       }
-      if (table.find(keys[i]) != no_slot) row_fail(i, "key " + quoted(keys[i]) + " is live already (a batch takes new keys only)");
+      if (table.find(keys[i]) != no_slot) row_fail(i, "key " + in_quotes(keys[i]) + " is live already (a batch takes new keys only)");
       sorted.push_back({keys[i], i});
     }
     std::sort(sorted.begin(), sorted.end());
     for (std::size_t i = 1; i < sorted.size(); ++i)
       if (sorted[i].first == sorted[i - 1].first)
-        row_fail(sorted[i].second, "key " + quoted(sorted[i].first) + " repeats batch row " + std::to_string(first_row + sorted[i - 1].second));
+        row_fail(sorted[i].second, "key " + in_quotes(sorted[i].first) + " repeats batch row " + std::to_string(first_row + sorted[i - 1].second));
   }
   std::vector<std::pair<std::string_view, value_kind>> fresh;  // fields new in this batch, by name
   for (std::size_t i = 0; i < mds.size(); ++i) {
@@ -291,11 +294,11 @@ POCKETVEC_COLD inline void check_batch_records(const attributes& attrs, const ke
                                    [](const auto& p, std::string_view nm) { return p.first < nm; });
         if (it != fresh.end() && it->first == f.name) have = it->second;
         else if (attrs.field_count() + fresh.size() >= max_fields)
-          row_fail(i, "an index holds at most 1024 fields; metadata field " + quoted(f.name) + " would be one more");
+          row_fail(i, "an index holds at most 1024 fields; metadata field " + in_quotes(f.name) + " would be one more");
         else fresh.insert(it, {f.name, k});
       }
       if (have != k)
-        row_fail(i, "metadata field " + quoted(f.name) + " holds " + std::string(kind_name(have)) + " values; got a " +
+        row_fail(i, "metadata field " + in_quotes(f.name) + " holds " + std::string(kind_name(have)) + " values; got a " +
                         std::string(kind_name(k)));
     }
   }

@@ -77,7 +77,7 @@ inline constexpr std::size_t max_key_bytes = 4096;        ///< keys: 1..4096 byt
 
 namespace detail {
 
-inline std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+inline std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 /// FNV-1a, then a final mix: dictionary strings and keys are short.
 inline std::uint32_t hash_bytes(std::string_view s) noexcept {
@@ -101,7 +101,7 @@ POCKETVEC_COLD inline void check_field_name(std::string_view name, const char* w
     fail(errc::invalid_argument, std::string(what) + " field name must be 1..255 bytes, got " +
                                      std::to_string(name.size()));
   if (name[0] == '$')
-    fail(errc::invalid_argument, std::string(what) + " field name " + quoted(name) + " must not start with '$'");
+    fail(errc::invalid_argument, std::string(what) + " field name " + in_quotes(name) + " must not start with '$'");
 }
 
 POCKETVEC_COLD inline void check_key(std::string_view key) {
@@ -286,7 +286,7 @@ POCKETVEC_COLD inline void check_metadata(const metadata& md) {
   for (const field& f : md) {
     check_field_name(f.name, "metadata");
     if (const double* x = std::get_if<double>(&f.v); x && !std::isfinite(*x))
-      fail(errc::invalid_argument, "metadata field " + quoted(f.name) + " is " + (std::isnan(*x) ? "NaN" : "infinite") +
+      fail(errc::invalid_argument, "metadata field " + in_quotes(f.name) + " is " + (std::isnan(*x) ? "NaN" : "infinite") +
                                        ": numbers must be finite");
   }
   if (md.size() < 2) return;
@@ -295,7 +295,7 @@ POCKETVEC_COLD inline void check_metadata(const metadata& md) {
   for (const field& f : md) names.push_back(f.name);
   std::sort(names.begin(), names.end());
   const auto dup = std::adjacent_find(names.begin(), names.end());
-  if (dup != names.end()) fail(errc::invalid_argument, "metadata field " + quoted(*dup) + " appears twice");
+  if (dup != names.end()) fail(errc::invalid_argument, "metadata field " + in_quotes(*dup) + " appears twice");
 }
 }  // namespace detail
 
@@ -376,10 +376,10 @@ class attributes {
         if (fi == npos) {
           if (fields_.size() >= max_fields)
             detail::fail(errc::invalid_argument, "an index holds at most 1024 fields; metadata field " +
-                                                     detail::quoted(f.name) + " would be one more");
+                                                     detail::in_quotes(f.name) + " would be one more");
           fi = add_field(f.name, k, rows_after);
         } else if (fields_[fi].kind != k) {
-          detail::fail(errc::invalid_argument, "metadata field " + detail::quoted(f.name) + " holds " +
+          detail::fail(errc::invalid_argument, "metadata field " + detail::in_quotes(f.name) + " holds " +
                                                    std::string(kind_name(fields_[fi].kind)) + " values; got a " +
                                                    std::string(kind_name(k)));
         }
@@ -606,7 +606,7 @@ class attributes {
     for (std::size_t i = 0; i < a.fields_.size(); ++i) {
       const std::size_t at = a.lower(a.fields_[i].name);
       if (at < a.by_name_.size() && a.fields_[a.by_name_[at]].name == a.fields_[i].name)
-        detail::fail(errc::corrupt_data, "metadata: field " + detail::quoted(a.fields_[i].name) + " appears twice");
+        detail::fail(errc::corrupt_data, "metadata: field " + detail::in_quotes(a.fields_[i].name) + " appears twice");
       a.by_name_.insert(a.by_name_.begin() + static_cast<std::ptrdiff_t>(at), static_cast<std::uint16_t>(i));
     }
     return a;
@@ -679,7 +679,7 @@ class attributes {
   }
 
   POCKETVEC_COLD static void validate_column(const column& c, std::size_t rows) {
-    const std::string what = "metadata field " + detail::quoted(c.name);
+    const std::string what = "metadata field " + detail::in_quotes(c.name);
     auto bad = [&](const char* why) { detail::fail(errc::corrupt_data, what + ": " + why); };
     if (c.name.empty() || c.name.size() > max_field_name_bytes || c.name[0] == '$') bad("bad name");
     if (static_cast<unsigned>(c.kind) < 1 || static_cast<unsigned>(c.kind) > 4) bad("unknown kind");
@@ -863,7 +863,7 @@ class key_table {
     for (std::size_t s = 0; s < t.ends_.size(); ++s) {
       const std::string_view k = t.at(s);
       if (k.empty() || ((deleted[s / 64] >> (s % 64)) & 1u)) continue;
-      if (t.find(k) != no_slot) bad("two live slots hold the key " + detail::quoted(k));
+      if (t.find(k) != no_slot) bad("two live slots hold the key " + detail::in_quotes(k));
       t.table_.insert(detail::hash_bytes(k), static_cast<std::uint32_t>(s));
     }
     return t;
@@ -939,7 +939,7 @@ struct wire_reader {
   std::string name() {
     std::string s = str("field name");
     if (s.empty() || s.size() > max_field_name_bytes) bad("field name length " + std::to_string(s.size()) + " outside 1..255");
-    if (s[0] == '$') bad("field name " + quoted(s) + " starts with '$'");
+    if (s[0] == '$') bad("field name " + in_quotes(s) + " starts with '$'");
     return s;
   }
   /// A value; string lists only when `lists` (records).

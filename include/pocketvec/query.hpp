@@ -125,7 +125,7 @@ inline filter_expr operator!(filter_expr a) { return where::negate(std::move(a))
 namespace detail {
 
 [[noreturn]] POCKETVEC_COLD inline void bad_leaf(const filter_expr& e, const std::string& why) {
-  fail(errc::invalid_argument, "filter on field " + quoted(e.name) + " (" + std::string(op_name(e.o)) + "): " + why);
+  fail(errc::invalid_argument, "filter on field " + in_quotes(e.name) + " (" + std::string(op_name(e.o)) + "): " + why);
 }
 
 inline bool is_leaf(filter_expr::op o) noexcept { return o >= filter_expr::op::eq; }

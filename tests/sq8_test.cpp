@@ -216,6 +216,41 @@ TEST_CASE("sq8: extreme magnitudes: huge vectors refused past float range, huge 
     st.prepare(q, v.data());
     for (pv::slot_t s = 0; s < 3; ++s) CHECK_FALSE(std::isnan(st.distance(q, s)));
   }
+  SECTION("stored norm terms are held to an exact double sum, not only to the loader's float one") {
+    // Cosine rows decoding to |x| ~ 1e20: their squares overflow the float kernel that accepts
+    // most terms quickly (its term comes out 0), while the exact term is a plain float (~1e-20).
+    // from_parts must take the exact term and refuse one that is 0.1 % off.
+    pv::sq8_parts parts;
+    parts.dim = 8;
+    parts.trained = true;
+    parts.lo.assign(8, -1.0e20f);
+    parts.step.assign(8, 1.0e18f);
+    std::vector<std::uint8_t> codes(3 * 8);
+    for (std::size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<std::uint8_t>(i * 37);
+    parts.codes = pv::row_blocks<std::uint8_t>(8);
+    parts.codes.append_rows(codes.data(), 3);
+    std::vector<float> terms(3);
+    for (std::size_t r = 0; r < 3; ++r) {
+      double n2 = 0;
+      for (std::size_t i = 0; i < 8; ++i) {
+        const double x = double{-1.0e20f} + double{1.0e18f} * codes[r * 8 + i];
+        n2 += x * x;
+      }
+      terms[r] = static_cast<float>(1.0 / std::sqrt(n2));
+      REQUIRE(terms[r] > 1e-21f);
+    }
+    auto with_terms = [&](const std::vector<float>& t) {
+      pv::sq8_parts p = parts;
+      p.norms = pv::row_blocks<float>(1);
+      p.norms.append_rows(t.data(), t.size());
+      return p;
+    };
+    CHECK_NOTHROW(pv::sq8_store<pv::metric::cosine>::from_parts(with_terms(terms)));
+    auto off = terms;
+    off[1] *= 1.001f;
+    CHECK(pvtest::code_of([&] { pv::sq8_store<pv::metric::cosine>::from_parts(with_terms(off)); }) ==
+          pv::errc::corrupt_data);
+  }
   SECTION("weights so tiny that 1/unit overflows a float take the double path") {
     // The fuzzer's second find: q_i·step_i ≈ 1e-40 makes the fixed-point scale 1/unit ≈ 1e45.
     pv::sq8_parts parts;

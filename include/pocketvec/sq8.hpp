@@ -250,31 +250,18 @@ inline double sq8_weights(const float* v, const float* origin, const float* step
 }
 
 /// The per-vector term of an SQ8 distance for codes `c`: |x̂ - lo|² (l2), 1/|x̂| (cosine), nothing (ip).
-/// Fast = true sums in four interleaved lanes: other rounding (far inside the loader's 1e-5
-/// tolerance) but no chain of dependent adds, for checking stored terms at memory speed.
-template <bool Fast = false>
 inline float sq8_norm_term(const sq8_quantizer& q, metric m, const std::uint8_t* c) noexcept {
-  double n2 = 0, lane[3] = {};
+  double n2 = 0;
   const std::size_t dim = q.dim();
   const auto step = q.step();
-  std::size_t i = 0;
   if (m == metric::l2) {
-    if constexpr (Fast)
-      for (; i + 4 <= dim; i += 4) {
-        const double x0 = double{step[i]} * c[i], x1 = double{step[i + 1]} * c[i + 1];
-        const double x2 = double{step[i + 2]} * c[i + 2], x3 = double{step[i + 3]} * c[i + 3];
-        n2 += x0 * x0;
-        lane[0] += x1 * x1;
-        lane[1] += x2 * x2;
-        lane[2] += x3 * x3;
-      }
-    for (; i < dim; ++i) {
+    for (std::size_t i = 0; i < dim; ++i) {
       const double x = double{step[i]} * c[i];
       n2 += x * x;
     }
-    return static_cast<float>(Fast ? n2 + lane[0] + lane[1] + lane[2] : n2);
+    return static_cast<float>(n2);
   }
-  for (; i < dim; ++i) {
+  for (std::size_t i = 0; i < dim; ++i) {
     const double x = q.level(i, c[i]);
     n2 += x * x;
   }
@@ -282,6 +269,16 @@ inline float sq8_norm_term(const sq8_quantizer& q, metric m, const std::uint8_t*
   // whose inverse would overflow a float counts as zero too, or distances would be inf or NaN.
   const double inv = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
   return inv <= std::numeric_limits<float>::max() ? static_cast<float>(inv) : 0.0f;
+}
+
+/// sq8_norm_term in float from the SIMD kernel (`zeros`: dim() zeros, the l2 offset): close to it
+/// wherever the squares stay finite, and only ever used to accept a stored term quickly; check_norms
+/// asks sq8_norm_term before it refuses one.
+template <class Kernels>
+float sq8_norm_term_fast(const sq8_quantizer& q, metric m, const std::uint8_t* c, const float* zeros) noexcept {
+  const float n2 = Kernels::sumsq_u8(m == metric::l2 ? zeros : q.lo().data(), q.step().data(), c, q.dim());
+  if (m == metric::l2) return n2;
+  return n2 > 0 ? 1.0f / std::sqrt(n2) : 0.0f;
 }
 
 /// Training's heavy part, one copy for every store: encodes `count` vectors with `q` into `codes`
@@ -619,10 +616,15 @@ class sq8_store {
       }
       return;
     }
+    auto agree = [](double got, double want) {
+      return got == want || std::abs(got - want) <= 1e-5 * std::max(std::abs(want), 1e-30);
+    };
+    const std::vector<float> zeros(dim_);
     for (std::size_t r = 0; r < count_; ++r) {
-      const double want = detail::sq8_norm_term<true>(q_, M, code_row(static_cast<slot_t>(r)));
+      const std::uint8_t* c = code_row(static_cast<slot_t>(r));
       const double got = *norms_.row(r);
-      if (!(got == want || std::abs(got - want) <= 1e-5 * std::max(std::abs(want), 1e-30)))
+      if (agree(got, detail::sq8_norm_term_fast<Kernels>(q_, M, c, zeros.data()))) continue;
+      if (!agree(got, detail::sq8_norm_term(q_, M, c)))
         detail::fail(errc::corrupt_data, "corrupt index bytes: SQ8 norm of slot " + std::to_string(r) +
                                              " does not match its codes");
     }

@@ -6,6 +6,7 @@
 //   l2sq_f32(a, b, n)      sum (a[i]-b[i])^2                      (f32 . f32)
 //   dot_f32_u8(w, c, n)    sum w[i]*float(c[i])                   (f32 weights . u8 codes, SQ8)
 //   dot_i16_u8(w, c, n)    sum w[i]*c[i] in int32                 (i16 weights . u8 codes, SQ8 search)
+//   sumsq_u8(lo, s, c, n)  sum (lo[i]+s[i]*float(c[i]))^2         (|decoded SQ8 row|^2, the loader's check)
 // dot_i16_u8 is exact integer arithmetic, so every backend returns the same value bit for bit;
 // its precondition is sum |w[i]|*255 <= INT32_MAX, which bounds every partial sum in any order.
 // Pointers need no alignment; n may be any value including 0.
@@ -46,6 +47,15 @@ struct scalar {
   static std::int32_t dot_i16_u8(const std::int16_t* w, const std::uint8_t* c, std::size_t n) noexcept {
     std::int32_t sum = 0;
     for (std::size_t i = 0; i < n; ++i) sum += std::int32_t{w[i]} * std::int32_t{c[i]};
+    return sum;
+  }
+
+  static float sumsq_u8(const float* lo, const float* step, const std::uint8_t* c, std::size_t n) noexcept {
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float x = lo[i] + step[i] * static_cast<float>(c[i]);
+      sum += x * x;
+    }
     return sum;
   }
 };

@@ -1,7 +1,7 @@
 // pocketvec/kernels/wasm_simd128.hpp — distance kernels on WebAssembly SIMD (128-bit, -msimd128).
 //
 // `wasm128` has the backend interface of kernels/scalar.hpp (dot_f32, l2sq_f32, dot_f32_u8,
-// dot_i16_u8, name) and computes the same sums in a different order (four f32x4 accumulators, then a
+// dot_i16_u8, sumsq_u8, name) and computes the same sums in a different order (four f32x4 accumulators, then a
 // horizontal add), so results differ from the scalar oracle only by float rounding. Plain
 // mul + add: WASM SIMD has no fused multiply-add outside relaxed SIMD, which we cannot use.
 //
@@ -101,6 +101,29 @@ struct wasm128 {
       acc0 = wasm_f32x4_add(acc0, wasm_f32x4_mul(wasm_v128_load(w + i), widen4<0>(wasm_v128_load32_zero(c + i))));
     float sum = wasm128_detail::hsum(wasm_f32x4_add(wasm_f32x4_add(acc0, acc1), wasm_f32x4_add(acc2, acc3)));
     for (; i < n; ++i) sum += w[i] * static_cast<float>(c[i]);
+    return sum;
+  }
+
+  static float sumsq_u8(const float* lo, const float* step, const std::uint8_t* c, std::size_t n) noexcept {
+    using wasm128_detail::widen4;
+    v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    auto sq = [lo, step](v128_t acc, std::size_t at, v128_t codes) {
+      const v128_t x = wasm_f32x4_add(wasm_v128_load(lo + at), wasm_f32x4_mul(wasm_v128_load(step + at), codes));
+      return wasm_f32x4_add(acc, wasm_f32x4_mul(x, x));
+    };
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const v128_t bytes = wasm_v128_load(c + i);
+      acc0 = sq(acc0, i, widen4<0>(bytes));
+      acc1 = sq(acc1, i + 4, widen4<4>(bytes));
+      acc2 = sq(acc2, i + 8, widen4<8>(bytes));
+      acc3 = sq(acc3, i + 12, widen4<12>(bytes));
+    }
+    float sum = wasm128_detail::hsum(wasm_f32x4_add(wasm_f32x4_add(acc0, acc1), wasm_f32x4_add(acc2, acc3)));
+    for (; i < n; ++i) {
+      const float x = lo[i] + step[i] * static_cast<float>(c[i]);
+      sum += x * x;
+    }
     return sum;
   }
 

@@ -1,7 +1,7 @@
 // pocketvec/kernels/xsimd.hpp — native SIMD distance kernels on xsimd 8.1.0.
 //
 // `xsimd_arch` has the backend interface of kernels/scalar.hpp (dot_f32, l2sq_f32, dot_f32_u8,
-// dot_i16_u8, name) and computes the same sums in a different order (several accumulators, then a horizontal
+// dot_i16_u8, sumsq_u8, name) and computes the same sums in a different order (several accumulators, then a horizontal
 // add), so results differ from the scalar oracle only by float rounding.
 //
 // The instruction set is fixed at compile time by the consumer's flags through
@@ -302,6 +302,28 @@ struct basic_xsimd_arch {
       acc[0] = xsimd::fma(batch::load_unaligned(w + i), xsimd_detail::widen_u8<Arch>(c + i, Arch{}), acc[0]);
     float sum = xsimd_detail::hsum<Arch>((acc[0] + acc[1]) + (acc[2] + acc[3]));
     for (; i < n; ++i) sum += w[i] * static_cast<float>(c[i]);
+    return sum;
+  }
+
+  static float sumsq_u8(const float* lo, const float* step, const std::uint8_t* c, std::size_t n) noexcept {
+    using batch = xsimd_detail::f32_batch<Arch>;
+    constexpr std::size_t lanes = batch::size;
+    batch acc[4] = {batch(0.0f), batch(0.0f), batch(0.0f), batch(0.0f)};
+    std::size_t i = 0;
+    for (; i + 4 * lanes <= n; i += 4 * lanes) {
+      batch codes[4];
+      xsimd_detail::widen_u8x4<Arch>(c + i, codes, Arch{});
+      for (std::size_t k = 0; k < 4; ++k) {
+        const std::size_t at = i + k * lanes;
+        const batch x = xsimd::fma(batch::load_unaligned(step + at), codes[k], batch::load_unaligned(lo + at));
+        acc[k] = xsimd::fma(x, x, acc[k]);
+      }
+    }
+    float sum = xsimd_detail::hsum<Arch>((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    for (; i < n; ++i) {
+      const float x = lo[i] + step[i] * static_cast<float>(c[i]);
+      sum += x * x;
+    }
     return sum;
   }
 

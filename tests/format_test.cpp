@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
@@ -374,6 +376,51 @@ TEST_CASE("format: one broken invariant at a time", "[format][corrupt]") {
       fix_section_crc(b, at);
       expect_corrupt(b, "SQ8 norm of slot 5 does not match its codes");
     }
+  }
+  SECTION("F32_: a NaN or infinity anywhere in a row, or an l2/ip vector longer than insert() takes") {
+    // dim 13: the row check's 8-wide steps and its tail both see every kind of value.
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    for (const auto m : {pv::metric::l2, pv::metric::cosine, pv::metric::ip}) {
+      const auto b = build(m, pv::quantization::none, 40, 13).save();
+      const auto at = find_section(b, "F32_");
+      for (std::size_t j = 0; j < 13; ++j) {
+        INFO("metric " << static_cast<int>(m) << " component " << j);
+        for (const float bad : {nan, -nan, inf, -inf}) {
+          auto c = b;
+          std::memcpy(c.data() + at + 16 + 4 * (13 * 7 + j), &bad, 4);  // slot 7
+          fix_section_crc(c, at);
+          expect_corrupt(c, "non-finite value in F32_");
+        }
+        // One component at 1e19: its square alone is past float's range, so l2 and ip refuse the
+        // row (insert() would); cosine takes any finite length.
+        auto c = b;
+        const float big = 1e19f;
+        std::memcpy(c.data() + at + 16 + 4 * (13 * 7 + j), &big, 4);
+        fix_section_crc(c, at);
+        if (m == pv::metric::cosine) CHECK_NOTHROW(pv::index::load(c));
+        else expect_corrupt(c, "vector at slot 7 in F32_ is too large");
+        // 3e18: past the quick test's bound (every |component| below 1.8e18), inside insert()'s
+        // limit: the exact length check passes it under every metric.
+        const float large = 3e18f;
+        std::memcpy(c.data() + at + 16 + 4 * (13 * 7 + j), &large, 4);
+        fix_section_crc(c, at);
+        CHECK_NOTHROW(pv::index::load(c));
+      }
+    }
+  }
+  SECTION("SQ8 cosine rows whose squares pass float's range: the norm check's float path overflows, its exact one decides") {
+    pv::index_params p;
+    p.dim = 8;
+    p.metric_kind = pv::metric::cosine;
+    p.quant = pv::quantization::sq8;
+    p.sq8_training_size = 16;
+    pv::index idx(p);
+    auto rows = pvtest::clustered(40, 8, 4, 9);
+    for (float& x : rows) x *= 1e20f;  // squares near 1e40: a float sum overflows
+    idx.insert_batch(rows);
+    const auto b = idx.save();
+    auto back = pv::index::load(b);
+    CHECK(back.save() == b);
   }
   SECTION("SQ8 counters at their limit load, and stay loadable after more inserts") {
     auto sq = build(pv::metric::l2, pv::quantization::sq8, 80).save();

@@ -592,6 +592,34 @@ POCKETVEC_NOINLINE inline std::uint32_t max_abs_bits(const float* v, std::size_t
   }
   return m;
 }
+
+/// Whether some |v[i]| has IEEE bits above `limit` (< 2^31; a NaN's are above every finite value's).
+/// `limit - bits` wraps to a set top bit exactly when bits > limit, so the test is mask, subtract and
+/// OR, sixteen bytes at a time (GCC/clang vector types: SSE2, NEON, WASM SIMD): the loader's row
+/// check at memory speed.
+POCKETVEC_NOINLINE inline bool any_abs_bits_above(const float* v, std::size_t n, std::uint32_t limit) noexcept {
+  std::uint32_t acc = 0, bits;
+  std::size_t i = 0;
+#if defined(__GNUC__) || defined(__clang__)
+  typedef std::uint32_t u32x4 __attribute__((vector_size(16)));
+  u32x4 a = {}, b = {};
+  for (; i + 8 <= n; i += 8) {
+    u32x4 x, y;
+    std::memcpy(&x, v + i, 16);
+    std::memcpy(&y, v + i + 4, 16);
+    a |= limit - (x & 0x7FFFFFFFu);
+    b |= limit - (y & 0x7FFFFFFFu);
+  }
+  a |= b;
+  acc = a[0] | a[1] | a[2] | a[3];
+#endif
+  for (; i < n; ++i) {
+    std::memcpy(&bits, v + i, 4);
+    acc |= limit - (bits & 0x7FFFFFFFu);
+  }
+  return (acc & 0x80000000u) != 0;
+}
+
 inline bool any_non_finite(const float* v, std::size_t n) noexcept { return max_abs_bits(v, n) >= 0x7F800000u; }
 
 /// The push parser behind load() and chunked_reader. Bytes arrive in pieces of any size and go
@@ -646,7 +674,9 @@ class stream_parser {
   /// Consumes a prefix of `b`; returns the rest.
   POCKETVEC_COLD std::span<const std::uint8_t> step(std::span<const std::uint8_t> b) {
     if (phase_ == phase::payload) {
-      const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(left_, b.size()));
+      // At most grain_ bytes at a time, so the copy and the checks find in cache what the checksum
+      // has just read, whatever the size of the caller's piece (load() passes the whole file).
+      const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(std::min<std::uint64_t>(left_, b.size()), grain_));
       const auto piece = b.first(k);
       crc_.update(piece.data(), k);
       consume(piece);
@@ -733,6 +763,9 @@ class stream_parser {
         break;
       default: break;
     }
+    // Whole rows per step where a section holds rows (a row split between steps costs a copy).
+    const std::size_t row = e.what == kind::f32 ? 4 * d : e.what == kind::codes ? d : 0;
+    grain_ = row && row <= step_bytes ? step_bytes / row * row : step_bytes;
     filled_ = 0;
     sec_len_ = len;
     records_.clear();
@@ -765,11 +798,13 @@ class stream_parser {
         const float small = static_cast<float>(std::sqrt(max_squared_length / 2 / static_cast<double>(d)));
         std::uint32_t small_bits;
         std::memcpy(&small_bits, &small, 4);
-        consume_rows(rows_, b, [d, bounded, small_bits](const float* v, std::size_t s) {
-          const std::uint32_t top = max_abs_bits(v, d);
-          if (top >= 0x7F800000u) corrupt("non-finite value in F32_");
+        // The common row passes one test: every component finite (cosine), or every one below `small`.
+        const std::uint32_t limit = bounded ? small_bits : 0x7F7FFFFFu;
+        consume_rows(rows_, b, [d, bounded, limit](const float* v, std::size_t s) {
+          if (!any_abs_bits_above(v, d, limit)) return;
+          if (max_abs_bits(v, d) >= 0x7F800000u) corrupt("non-finite value in F32_");
           // Only vectors insert() would take: past this length l2/ip distances overflow float.
-          if (!bounded || top <= small_bits) return;
+          if (!bounded) return;
           double n2 = 0;
           for (std::size_t i = 0; i < d; ++i) n2 += double{v[i]} * v[i];
           if (n2 > max_squared_length) corrupt("vector at slot " + std::to_string(s) + " in F32_ is too large");
@@ -1014,7 +1049,7 @@ class stream_parser {
 
   template <metric M>
   POCKETVEC_COLD index build() {
-    links_.validate();
+    links_.validate_shape();  // set_list checked every list as it came
     if (f_.params.quant == quantization::sq8) return assemble(sq8_store<M>::from_parts(take_sq8_parts()));
     return assemble(f32_store<M>(f_.params.dim, std::move(rows_)));
   }
@@ -1064,6 +1099,8 @@ class stream_parser {
   bool failed_ = false;
   std::size_t sec_ = 0;        // the section being read (or expected next)
   std::uint64_t left_ = 0;     // payload bytes still to come in it
+  static constexpr std::size_t step_bytes = 64 * 1024;
+  std::size_t grain_ = step_bytes;  // payload bytes one step() takes at most
   std::uint64_t fed_ = 0;
   std::uint32_t want_crc_ = 0;
   crc32c crc_;

@@ -186,16 +186,9 @@ class graph {
 
   /// Throws errc::corrupt_data naming the first broken invariant. O(edges).
   POCKETVEC_COLD void validate() const {
-    auto bad = [](const std::string& what) { detail::fail(errc::corrupt_data, "graph: " + what); };
+    validate_shape();
     const std::size_t n = size();
-    if (n == 0) {
-      if (entry_ != no_slot || top_level_ != -1) bad("empty graph has an entry point");
-      return;
-    }
-    if (entry_ >= n) bad("entry point " + std::to_string(entry_) + " out of range");
-    if (levels_[entry_] != top_level_) bad("entry point is not on the top level");
     for (std::size_t s = 0; s < n; ++s) {
-      if (levels_[s] > top_level_) bad("node " + std::to_string(s) + " above the top level");
       for (int l = 0; l <= levels_[s]; ++l) {
         auto nb = neighbors(static_cast<slot_t>(s), l);
         if (nb.size() > capacity(l)) bad("node " + std::to_string(s) + " has too many neighbours");
@@ -208,10 +201,26 @@ class graph {
     }
   }
 
+  /// The invariants that do not involve the lists (entry point, levels), O(nodes): all validate()
+  /// leaves to a caller that checked every list as it set it (the loader).
+  POCKETVEC_COLD void validate_shape() const {
+    const std::size_t n = size();
+    if (n == 0) {
+      if (entry_ != no_slot || top_level_ != -1) bad("empty graph has an entry point");
+      return;
+    }
+    if (entry_ >= n) bad("entry point " + std::to_string(entry_) + " out of range");
+    if (levels_[entry_] != top_level_) bad("entry point is not on the top level");
+    for (std::size_t s = 0; s < n; ++s)
+      if (levels_[s] > top_level_) bad("node " + std::to_string(s) + " above the top level");
+  }
+
   // --- raw access for serialization (format.hpp) ---
   std::span<const std::uint8_t> raw_levels() const noexcept { return levels_; }
 
  private:
+  [[noreturn]] POCKETVEC_COLD static void bad(const std::string& what) { detail::fail(errc::corrupt_data, "graph: " + what); }
+
   std::size_t upper_block(slot_t s, int level) const noexcept {
     return std::size_t{upper_block_[s]} + static_cast<std::size_t>(level - 1);
   }

@@ -216,8 +216,9 @@ TEST_CASE("stream: the chunked writer gives the spec's bytes, in chunks of any s
       if (i % 5 == 4) idx.insert(v, md);
       else idx.insert(v, "key " + std::to_string(i), md);
     }
-    for (pv::id_t id = n; id < n + 40; id += 3) idx.set_metadata(id, {{"tags", pv::string_list{"new"}}});
-    for (pv::id_t id = n + 1; id < n + 40; id += 6) idx.erase(id);
+    const auto first = static_cast<pv::id_t>(n);
+    for (pv::id_t id = first; id < first + 40; id += 3) idx.set_metadata(id, {{"tags", pv::string_list{"new"}}});
+    for (pv::id_t id = first + 1; id < first + 40; id += 6) idx.erase(id);
   }
   const auto want = reference_save(idx);
   CHECK(idx.save() == want);

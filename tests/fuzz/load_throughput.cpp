@@ -2,6 +2,8 @@
 // and times load() on those bytes: median of several runs, in MB/s of input (1 MB = 10^6 bytes).
 // CRC-32C over the same bytes is timed too, as the floor a checked load cannot beat.
 //   pocketvec_load_throughput [n=20000] [dim=768] [runs=7] [out-dir]
+//   pocketvec_load_throughput FILE.pvx [runs=9]      times load() alone on a file written before
+//                                                    (to compare two builds back to back, no rebuild)
 // With out-dir, each index's bytes are also written there as <name>.pvx (js/bench/load-throughput.mjs
 // times the WASM loader on them).
 #include <pocketvec/pocketvec.hpp>
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -38,7 +41,21 @@ double median_seconds(int runs, F&& f) {
 
 }  // namespace
 
+int load_file(const char* path, int runs) {
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.eof() && !in) {
+    std::fprintf(stderr, "cannot read %s\n", path);
+    return 1;
+  }
+  const double s = median_seconds(runs, [&] { (void)pv::index::load(bytes); });
+  std::printf("%s  %.1f MB  load %.1f ms = %.0f MB/s (median of %d, kernels %s)\n", path, bytes.size() / 1e6, s * 1e3,
+              bytes.size() / 1e6 / s, runs, pv::kernels::best::name);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]).ends_with(".pvx")) return load_file(argv[1], argc > 2 ? std::atoi(argv[2]) : 9);
   const std::size_t n = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 20000;
   const std::size_t dim = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 768;
   const int runs = argc > 3 ? std::atoi(argv[3]) : 7;

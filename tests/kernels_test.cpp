@@ -271,53 +271,49 @@ TEST_CASE("kernels: dot_f32_u8 widens codes 0 and 255 exactly and in order", "[k
   });
 }
 
-// sumsq_u8 is the loader's check of stored SQ8 norm terms: Σ (lo + step·c)², every term positive,
-// so Σ|terms| is the exact (double) value itself.
-TEST_CASE("kernels: sumsq_u8 matches the scalar reference and an exact double sum", "[kernels]") {
+// sumsq_scaled_u8 is the loader's check of stored SQ8 l2 norm terms: Σ (step·c)², every term
+// non-negative, so Σ|terms| is the exact (double) value itself.
+TEST_CASE("kernels: sumsq_scaled_u8 matches the scalar reference and an exact double sum", "[kernels]") {
   for_each_backend([]<class K>(std::type_identity<K>) {
     data_source src(4455);
     for (const std::size_t n : dims) {
       for (const std::size_t off : offsets) {
-        const auto lo = random_floats(src, off, n);
         const auto step = random_floats(src, off, n, 0.01f);
         const auto c = random_codes(src, off, n);
-        const float *pl = lo.data() + off, *ps = step.data() + off;
+        const float* ps = step.data() + off;
         const std::uint8_t* pc = c.data() + off;
         double exact = 0;
         for (std::size_t i = 0; i < n; ++i) {
-          const double x = double{pl[i]} + double{ps[i]} * pc[i];
+          const double x = double{ps[i]} * pc[i];
           exact += x * x;
         }
         INFO(K::name << " n=" << n << " offset " << off);
-        check_close(K::sumsq_u8(pl, ps, pc, n), pk::scalar::sumsq_u8(pl, ps, pc, n), exact);
-        check_close(K::sumsq_u8(pl, ps, pc, n), static_cast<float>(exact), exact);
+        check_close(K::sumsq_scaled_u8(ps, pc, n), pk::scalar::sumsq_scaled_u8(ps, pc, n), exact);
+        check_close(K::sumsq_scaled_u8(ps, pc, n), static_cast<float>(exact), exact);
       }
     }
   });
 }
 
-// A single 255 at position p with lo[i] = i mod 13 and step[i] = 1 + i mod 3: every term and partial
+// A single 255 at position p with step[i] = 1 + i mod 5, every other code 1: every term and partial
 // sum is an integer below 2^24, so exact in any order, and a code paired with another position's
-// step or offset changes the sum.
-TEST_CASE("kernels: sumsq_u8 pairs each code with its own step and offset", "[kernels]") {
+// step changes the sum.
+TEST_CASE("kernels: sumsq_scaled_u8 pairs each code with its own step", "[kernels]") {
   for_each_backend([]<class K>(std::type_identity<K>) {
     for (const std::size_t n : dims) {
       if (n > 129) continue;
-      std::vector<float> lo(n), step(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        lo[i] = static_cast<float>(i % 13);
-        step[i] = static_cast<float>(1 + i % 3);
-      }
+      std::vector<float> step(n);
+      for (std::size_t i = 0; i < n; ++i) step[i] = static_cast<float>(1 + i % 5);
       for (std::size_t p = 0; p < n; ++p) {
-        std::vector<std::uint8_t> c(n, 0);
+        std::vector<std::uint8_t> c(n, 1);
         c[p] = 255;
         double want = 0;
         for (std::size_t i = 0; i < n; ++i) {
-          const double x = static_cast<double>(i % 13) + (i == p ? 255.0 * static_cast<double>(1 + i % 3) : 0.0);
+          const double x = static_cast<double>(1 + i % 5) * (i == p ? 255.0 : 1.0);
           want += x * x;
         }
         INFO(K::name << " n=" << n << " p=" << p);
-        REQUIRE(K::sumsq_u8(lo.data(), step.data(), c.data(), n) == static_cast<float>(want));
+        REQUIRE(K::sumsq_scaled_u8(step.data(), c.data(), n) == static_cast<float>(want));
       }
     }
   });

@@ -216,10 +216,9 @@ TEST_CASE("sq8: extreme magnitudes: huge vectors refused past float range, huge 
     st.prepare(q, v.data());
     for (pv::slot_t s = 0; s < 3; ++s) CHECK_FALSE(std::isnan(st.distance(q, s)));
   }
-  SECTION("stored norm terms are held to an exact double sum, not only to the loader's float one") {
-    // Cosine rows decoding to |x| ~ 1e20: their squares overflow the float kernel that accepts
-    // most terms quickly (its term comes out 0), while the exact term is a plain float (~1e-20).
-    // from_parts must take the exact term and refuse one that is 0.1 % off.
+  SECTION("cosine norm terms of rows whose squares pass float's range are held to the exact sum") {
+    // Rows decoding to |x| ~ 1e20: a float sum of their squares overflows, the exact term is a plain
+    // float (~1e-20). from_parts must take the exact term and refuse one that is 0.1 % off.
     pv::sq8_parts parts;
     parts.dim = 8;
     parts.trained = true;
@@ -250,6 +249,60 @@ TEST_CASE("sq8: extreme magnitudes: huge vectors refused past float range, huge 
     off[1] *= 1.001f;
     CHECK(pvtest::code_of([&] { pv::sq8_store<pv::metric::cosine>::from_parts(with_terms(off)); }) ==
           pv::errc::corrupt_data);
+  }
+  SECTION("l2 norm terms: the float sum that accepts most of them never widens the 1e-5 tolerance") {
+    // One row: 16 components of exactly 1, the rest exactly 2^-12, whose squares (2^-24) vanish when
+    // a float lane holding 1 adds them. The exact term is 16 + (dim - 16)·2^-24; a float sum can come
+    // out 16. Stored terms off from the exact one by more than 1e-5 must be refused whatever the
+    // float sum says, and the exact term taken.
+    for (const std::size_t dim : {std::size_t{768}, std::size_t{4096}}) {
+      pv::sq8_parts parts;
+      parts.dim = dim;
+      parts.trained = true;
+      parts.lo.assign(dim, 0.0f);
+      parts.step.assign(dim, 0x1p-12f);
+      std::vector<std::uint8_t> codes(dim, 1);
+      for (std::size_t i = 0; i < 16; ++i) {
+        parts.step[i] = 1.0f / 128;
+        codes[i] = 128;
+      }
+      parts.codes = pv::row_blocks<std::uint8_t>(dim);
+      parts.codes.append_rows(codes.data(), 1);
+      const double exact = 16.0 + static_cast<double>(dim - 16) * 0x1p-24;
+      auto load = [&](float term) {
+        pv::sq8_parts p = parts;
+        p.norms = pv::row_blocks<float>(1);
+        p.norms.append_rows(&term, 1);
+        return pvtest::code_of([&] { pv::sq8_store<pv::metric::l2>::from_parts(p); });
+      };
+      INFO("dim " << dim);
+      CHECK(load(static_cast<float>(exact)) == pv::errc{});
+      CHECK(load(static_cast<float>(exact * (1 + 0.5e-5))) == pv::errc{});
+      // 16: what a float sum of 16 lanes gives; 1.5e-5 off at dim 4096.
+      if (dim == 4096) CHECK(load(16.0f) == pv::errc::corrupt_data);
+      // 8e-6 below 16 but 1.08e-5 below the exact term at dim 768.
+      if (dim == 768) CHECK(load(16.0f * (1 - 8e-6f)) == pv::errc::corrupt_data);
+      CHECK(load(static_cast<float>(exact * (1 - 1.2e-5))) == pv::errc::corrupt_data);
+    }
+  }
+  SECTION("an l2 term that overflows a float agrees only with +inf") {
+    pv::sq8_parts parts;
+    parts.dim = 8;
+    parts.trained = true;
+    parts.lo.assign(8, 0.0f);
+    parts.step.assign(8, 1e20f / 255);
+    const std::vector<std::uint8_t> codes(8, 255);  // x = 1e20: x² overflows even the sum of one
+    parts.codes = pv::row_blocks<std::uint8_t>(8);
+    parts.codes.append_rows(codes.data(), 1);
+    auto load = [&](float term) {
+      pv::sq8_parts p = parts;
+      p.norms = pv::row_blocks<float>(1);
+      p.norms.append_rows(&term, 1);
+      return pvtest::code_of([&] { pv::sq8_store<pv::metric::l2>::from_parts(p); });
+    };
+    CHECK(load(std::numeric_limits<float>::infinity()) == pv::errc{});
+    CHECK(load(12345.0f) == pv::errc::corrupt_data);
+    CHECK(load(std::numeric_limits<float>::max()) == pv::errc::corrupt_data);
   }
   SECTION("weights so tiny that 1/unit overflows a float take the double path") {
     // The fuzzer's second find: q_i·step_i ≈ 1e-40 makes the fixed-point scale 1/unit ≈ 1e45.

@@ -676,7 +676,9 @@ class stream_parser {
     if (phase_ == phase::payload) {
       // At most grain_ bytes at a time, so the copy and the checks find in cache what the checksum
       // has just read, whatever the size of the caller's piece (load() passes the whole file).
-      const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(std::min<std::uint64_t>(left_, b.size()), grain_));
+      // A row split by the caller's pieces waits in carry_: this step completes it, then whole rows.
+      const std::size_t grain = row_ && !carry_.empty() ? grain_ + row_ - carry_.size() : grain_;
+      const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(std::min<std::uint64_t>(left_, b.size()), grain));
       const auto piece = b.first(k);
       crc_.update(piece.data(), k);
       consume(piece);
@@ -764,8 +766,8 @@ class stream_parser {
       default: break;
     }
     // Whole rows per step where a section holds rows (a row split between steps costs a copy).
-    const std::size_t row = e.what == kind::f32 ? 4 * d : e.what == kind::codes ? d : 0;
-    grain_ = row && row <= step_bytes ? step_bytes / row * row : step_bytes;
+    row_ = e.what == kind::f32 ? 4 * d : e.what == kind::codes ? d : 0;
+    grain_ = row_ && row_ <= step_bytes ? step_bytes / row_ * row_ : step_bytes;
     filled_ = 0;
     sec_len_ = len;
     records_.clear();
@@ -1101,6 +1103,7 @@ class stream_parser {
   std::uint64_t left_ = 0;     // payload bytes still to come in it
   static constexpr std::size_t step_bytes = 64 * 1024;
   std::size_t grain_ = step_bytes;  // payload bytes one step() takes at most
+  std::size_t row_ = 0;             // bytes per row in a row section (F32_, SQC_), else 0
   std::uint64_t fed_ = 0;
   std::uint32_t want_crc_ = 0;
   crc32c crc_;

@@ -259,7 +259,7 @@ inline float sq8_norm_term(const sq8_quantizer& q, metric m, const std::uint8_t*
       const double x = double{step[i]} * c[i];
       n2 += x * x;
     }
-    return static_cast<float>(n2);
+    return n2 <= std::numeric_limits<float>::max() ? static_cast<float>(n2) : std::numeric_limits<float>::infinity();
   }
   for (std::size_t i = 0; i < dim; ++i) {
     const double x = q.level(i, c[i]);
@@ -271,14 +271,21 @@ inline float sq8_norm_term(const sq8_quantizer& q, metric m, const std::uint8_t*
   return inv <= std::numeric_limits<float>::max() ? static_cast<float>(inv) : 0.0f;
 }
 
-/// sq8_norm_term in float from the SIMD kernel (`zeros`: dim() zeros, the l2 offset): close to it
-/// wherever the squares stay finite, and only ever used to accept a stored term quickly; check_norms
-/// asks sq8_norm_term before it refuses one.
+/// Whether a stored l2 term `got` agrees with codes `c` to the loader's 1e-5, decided from the float
+/// SIMD sum Σ(step·c)² alone: only when that sum is a normal float and `got` lies within 1e-5 minus
+/// the sum's own worst-case rounding. For non-negative terms that is at most one 2⁻²⁴ per add on a
+/// term's way into the result: dim / lanes in its lane, log2(lanes) combining, fewer than lanes in
+/// the scalar tail, and the product and square: (dim / lanes + lanes + 8)·2⁻²⁴. Otherwise
+/// false, and check_norms asks the exact sq8_norm_term. (l2 only: its decoded values are products,
+/// with no cancellation for a different rounding to turn into a large error, as cosine's lo + step·c has.)
 template <class Kernels>
-float sq8_norm_term_fast(const sq8_quantizer& q, metric m, const std::uint8_t* c, const float* zeros) noexcept {
-  const float n2 = Kernels::sumsq_u8(m == metric::l2 ? zeros : q.lo().data(), q.step().data(), c, q.dim());
-  if (m == metric::l2) return n2;
-  return n2 > 0 ? 1.0f / std::sqrt(n2) : 0.0f;
+bool sq8_l2_term_agrees_fast(const sq8_quantizer& q, const std::uint8_t* c, double got) noexcept {
+  constexpr double lanes = Kernels::sumsq_lanes;
+  const double bound = 1e-5 - (static_cast<double>(q.dim()) / lanes + lanes + 8) * 0x1p-24;
+  if (bound <= 0) return false;
+  const double n2 = Kernels::sumsq_scaled_u8(q.step().data(), c, q.dim());
+  if (!(n2 >= std::numeric_limits<float>::min() && n2 <= std::numeric_limits<float>::max())) return false;
+  return std::abs(got - n2) <= bound * n2;
 }
 
 /// Training's heavy part, one copy for every store: encodes `count` vectors with `q` into `codes`
@@ -616,14 +623,15 @@ class sq8_store {
       }
       return;
     }
+    // A term that overflows a float (+inf, allowed) agrees only with +inf.
     auto agree = [](double got, double want) {
-      return got == want || std::abs(got - want) <= 1e-5 * std::max(std::abs(want), 1e-30);
+      return got == want || (std::isfinite(want) && std::abs(got - want) <= 1e-5 * std::max(std::abs(want), 1e-30));
     };
-    const std::vector<float> zeros(dim_);
     for (std::size_t r = 0; r < count_; ++r) {
       const std::uint8_t* c = code_row(static_cast<slot_t>(r));
       const double got = *norms_.row(r);
-      if (agree(got, detail::sq8_norm_term_fast<Kernels>(q_, M, c, zeros.data()))) continue;
+      if constexpr (M == metric::l2)
+        if (detail::sq8_l2_term_agrees_fast<Kernels>(q_, c, got)) continue;
       if (!agree(got, detail::sq8_norm_term(q_, M, c)))
         detail::fail(errc::corrupt_data, "corrupt index bytes: SQ8 norm of slot " + std::to_string(r) +
                                              " does not match its codes");

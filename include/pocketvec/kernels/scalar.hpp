@@ -6,7 +6,8 @@
 //   l2sq_f32(a, b, n)      sum (a[i]-b[i])^2                      (f32 . f32)
 //   dot_f32_u8(w, c, n)    sum w[i]*float(c[i])                   (f32 weights . u8 codes, SQ8)
 //   dot_i16_u8(w, c, n)    sum w[i]*c[i] in int32                 (i16 weights . u8 codes, SQ8 search)
-//   sumsq_u8(lo, s, c, n)  sum (lo[i]+s[i]*float(c[i]))^2         (|decoded SQ8 row|^2, the loader's check)
+//   sumsq_scaled_u8(s, c, n)  sum (s[i]*float(c[i]))^2            (an SQ8 l2 norm term, the loader's check)
+//   sumsq_lanes            independent partial sums sumsq_scaled_u8 keeps (bounds its rounding error)
 // dot_i16_u8 is exact integer arithmetic, so every backend returns the same value bit for bit;
 // its precondition is sum |w[i]|*255 <= INT32_MAX, which bounds every partial sum in any order.
 // Pointers need no alignment; n may be any value including 0.
@@ -22,6 +23,7 @@ namespace pocketvec::inline POCKETVEC_ABI::kernels {
 
 struct scalar {
   static constexpr const char* name = "scalar";
+  static constexpr std::size_t sumsq_lanes = 1;
 
   static float dot_f32(const float* a, const float* b, std::size_t n) noexcept {
     float sum = 0.0f;
@@ -50,10 +52,10 @@ struct scalar {
     return sum;
   }
 
-  static float sumsq_u8(const float* lo, const float* step, const std::uint8_t* c, std::size_t n) noexcept {
+  static float sumsq_scaled_u8(const float* step, const std::uint8_t* c, std::size_t n) noexcept {
     float sum = 0.0f;
     for (std::size_t i = 0; i < n; ++i) {
-      const float x = lo[i] + step[i] * static_cast<float>(c[i]);
+      const float x = step[i] * static_cast<float>(c[i]);
       sum += x * x;
     }
     return sum;

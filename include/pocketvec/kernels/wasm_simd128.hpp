@@ -1,7 +1,7 @@
 // pocketvec/kernels/wasm_simd128.hpp — distance kernels on WebAssembly SIMD (128-bit, -msimd128).
 //
 // `wasm128` has the backend interface of kernels/scalar.hpp (dot_f32, l2sq_f32, dot_f32_u8,
-// dot_i16_u8, sumsq_u8, name) and computes the same sums in a different order (four f32x4 accumulators, then a
+// dot_i16_u8, sumsq_scaled_u8, sumsq_lanes, name) and computes the same sums in a different order (four f32x4 accumulators, then a
 // horizontal add), so results differ from the scalar oracle only by float rounding. Plain
 // mul + add: WASM SIMD has no fused multiply-add outside relaxed SIMD, which we cannot use.
 //
@@ -43,6 +43,7 @@ inline v128_t widen4(v128_t bytes) noexcept {
 
 struct wasm128 {
   static constexpr const char* name = "wasm_simd128";
+  static constexpr std::size_t sumsq_lanes = 16;  // four f32x4 accumulators
 
   static float dot_f32(const float* a, const float* b, std::size_t n) noexcept {
     v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
@@ -104,11 +105,11 @@ struct wasm128 {
     return sum;
   }
 
-  static float sumsq_u8(const float* lo, const float* step, const std::uint8_t* c, std::size_t n) noexcept {
+  static float sumsq_scaled_u8(const float* step, const std::uint8_t* c, std::size_t n) noexcept {
     using wasm128_detail::widen4;
     v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    auto sq = [lo, step](v128_t acc, std::size_t at, v128_t codes) {
-      const v128_t x = wasm_f32x4_add(wasm_v128_load(lo + at), wasm_f32x4_mul(wasm_v128_load(step + at), codes));
+    auto sq = [step](v128_t acc, std::size_t at, v128_t codes) {
+      const v128_t x = wasm_f32x4_mul(wasm_v128_load(step + at), codes);
       return wasm_f32x4_add(acc, wasm_f32x4_mul(x, x));
     };
     std::size_t i = 0;
@@ -121,7 +122,7 @@ struct wasm128 {
     }
     float sum = wasm128_detail::hsum(wasm_f32x4_add(wasm_f32x4_add(acc0, acc1), wasm_f32x4_add(acc2, acc3)));
     for (; i < n; ++i) {
-      const float x = lo[i] + step[i] * static_cast<float>(c[i]);
+      const float x = step[i] * static_cast<float>(c[i]);
       sum += x * x;
     }
     return sum;

@@ -1,7 +1,7 @@
 // pocketvec/kernels/xsimd.hpp — native SIMD distance kernels on xsimd 8.1.0.
 //
 // `xsimd_arch` has the backend interface of kernels/scalar.hpp (dot_f32, l2sq_f32, dot_f32_u8,
-// dot_i16_u8, sumsq_u8, name) and computes the same sums in a different order (several accumulators, then a horizontal
+// dot_i16_u8, sumsq_scaled_u8, sumsq_lanes, name) and computes the same sums in a different order (several accumulators, then a horizontal
 // add), so results differ from the scalar oracle only by float rounding.
 //
 // The instruction set is fixed at compile time by the consumer's flags through
@@ -241,6 +241,7 @@ inline constexpr auto label = [] {
 template <class Arch>
 struct basic_xsimd_arch {
   static constexpr const char* name = xsimd_detail::label<Arch>.data();
+  static constexpr std::size_t sumsq_lanes = 4 * xsimd_detail::f32_batch<Arch>::size;  // four batch accumulators
 
   static float dot_f32(const float* a, const float* b, std::size_t n) noexcept {
     using batch = xsimd_detail::f32_batch<Arch>;
@@ -305,7 +306,7 @@ struct basic_xsimd_arch {
     return sum;
   }
 
-  static float sumsq_u8(const float* lo, const float* step, const std::uint8_t* c, std::size_t n) noexcept {
+  static float sumsq_scaled_u8(const float* step, const std::uint8_t* c, std::size_t n) noexcept {
     using batch = xsimd_detail::f32_batch<Arch>;
     constexpr std::size_t lanes = batch::size;
     batch acc[4] = {batch(0.0f), batch(0.0f), batch(0.0f), batch(0.0f)};
@@ -314,14 +315,13 @@ struct basic_xsimd_arch {
       batch codes[4];
       xsimd_detail::widen_u8x4<Arch>(c + i, codes, Arch{});
       for (std::size_t k = 0; k < 4; ++k) {
-        const std::size_t at = i + k * lanes;
-        const batch x = xsimd::fma(batch::load_unaligned(step + at), codes[k], batch::load_unaligned(lo + at));
+        const batch x = batch::load_unaligned(step + i + k * lanes) * codes[k];
         acc[k] = xsimd::fma(x, x, acc[k]);
       }
     }
     float sum = xsimd_detail::hsum<Arch>((acc[0] + acc[1]) + (acc[2] + acc[3]));
     for (; i < n; ++i) {
-      const float x = lo[i] + step[i] * static_cast<float>(c[i]);
+      const float x = step[i] * static_cast<float>(c[i]);
       sum += x * x;
     }
     return sum;

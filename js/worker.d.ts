@@ -49,7 +49,8 @@ export class WorkerIndex {
   reserve(n: number): Promise<void>;
   train(sample: Float32Array, options?: TransferOptions): Promise<void>;
   toBytes(): Promise<Uint8Array>;
-  save(name: string, options?: WorkerStoreOptions & ProgressOptions & { chunkSize?: number }): Promise<void>;
+  /** As Index.save: 'conflict' unless the worker's index loaded or saved the copy last, or `overwrite`; resolves to the new generation. */
+  save(name: string, options?: WorkerStoreOptions & ProgressOptions & { chunkSize?: number; overwrite?: boolean }): Promise<number>;
   ids(): Promise<Uint32Array>;
   memory(): Promise<MemoryReport>;
   /** size, deletedCount, tombstoneRatio, memoryBytes and sq8 together. */

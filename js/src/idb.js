@@ -6,7 +6,12 @@
 //   chunks     keys [name, generation, i]: Uint8Array of chunkSize bytes (the last may be shorter)
 // A save puts the chunks of a new generation (from a writer: Index's is the WASM serializer), the
 // manifest naming it and the deletes of the old one in ONE readwrite transaction and resolves on its
-// `complete`: all of it happens or none does. A load reads manifest and chunks in one readonly
+// `complete`: all of it happens or none does. It first reads the manifest in that transaction and
+// aborts with 'conflict' when the copy there is not the generation the caller expects: readwrite
+// transactions on the same stores run one at a time, across tabs too, so no lock is needed. A first
+// save starts the generation from the clock (ms x 1024, not 1; later saves add 1): a name deleted and
+// saved again gets a generation above any it had, not one another tab may still remember. Once committed, the save is posted on the
+// BroadcastChannel 'pocketvec:<dbName>' (watch()). A load reads manifest and chunks in one readonly
 // transaction and hands each chunk on in order once it exists and has its size; the C++ parser's
 // CRC-32C catches damaged or reordered chunks. The store never parses bytes.
 // `indexedDB` is injectable (openStore({ indexedDB })): Node tests use fake-indexeddb.
@@ -23,8 +28,9 @@ export const DEFAULT_CHUNK_SIZE = 1 << 20;
 function done(target) {
   return new Promise((resolve, reject) => {
     if ('oncomplete' in target) {
+      // Not onerror: a request's error bubbles here before the abort has undone anything.
       target.oncomplete = () => resolve();
-      target.onabort = target.onerror = () => reject(target.error ?? abortError());
+      target.onabort = () => reject(target.error ?? abortError());
     } else {
       target.onsuccess = () => resolve(target.result);
       target.onerror = () => reject(target.error);
@@ -56,6 +62,8 @@ export class IdbStore {
   #factory;
   #dbName;
   #db = null; // Promise<IDBDatabase> | null; reset when the connection closes
+  #bc = null; // the BroadcastChannel of watch(), while one listens; saves post on it, so not to themselves
+  #watchers = 0;
 
   /**
    * @param {{ indexedDB?: IDBFactory, dbName?: string }} [options]
@@ -96,9 +104,15 @@ export class IdbStore {
     return this.#db;
   }
 
-  /** Stores `bytes` (Uint8Array or ChunkWriter, index.d.ts) under `name`, atomically replacing any older copy. */
-  async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal } = {}) {
+  /**
+   * Stores `bytes` (Uint8Array or ChunkWriter, index.d.ts) under `name`, atomically replacing the copy
+   * there if it is generation `expectGeneration` (undefined: there must be none), or any with
+   * `overwrite`; else 'conflict'. Resolves to the new generation.
+   */
+  async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false } = {}) {
     checkName(name);
+    if (expectGeneration !== undefined && !Number.isSafeInteger(expectGeneration)) throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
+    if (typeof overwrite !== 'boolean') throw new PocketvecError('invalid_argument', `overwrite must be a boolean, got ${typeof overwrite}`);
     const writer = typeof bytes === 'function' ? bytes : bytes instanceof Uint8Array && ((size) => {
       let at = 0;
       // Copies: structured clone of a subarray would clone its whole underlying buffer.
@@ -109,9 +123,12 @@ export class IdbStore {
     throwIfAborted(signal);
     const db = await this.#open();
     let failure = null;
+    let requestError = null; // the first failed request's error: some engines' tx.error says less
     let stop = null;
     let length = 0;
+    let generation;
     let report = () => {};
+    const onError = (e) => { requestError ??= e.target.error; };
     try {
       throwIfAborted(signal);
       const tx = db.transaction([MANIFESTS, CHUNKS], 'readwrite');
@@ -125,7 +142,10 @@ export class IdbStore {
         let source;
         try {
           const old = get.result;
-          const generation = old ? old.generation + 1 : 1;
+          if (old && !overwrite && old.generation !== expectGeneration) {
+            throw new PocketvecError('conflict', `"${name}" in IndexedDB "${this.#dbName}" is generation ${old.generation}, saved by another index or tab since this one ${expectGeneration === undefined ? 'was made' : `had generation ${expectGeneration}`}; nothing was written; pass { overwrite: true } to replace it`);
+          }
+          generation = old ? old.generation + 1 : Date.now() * 1024;
           source = writer(chunkSize);
           length = source.length;
           report = reporter(onProgress, length);
@@ -135,13 +155,14 @@ export class IdbStore {
           for (let i = 0; i < chunkCount; i++) {
             const chunk = source.next();
             const req = chunkStore.put(chunk, [name, generation, i]);
+            req.onerror = onError; // no preventDefault: the error aborts the transaction
             // The last report waits for the transaction's complete.
             if (onProgress) req.onsuccess = () => { written += chunk.length; if (written < length) report(written); };
           }
-          manifests.put({ name, generation, byteLength: length, chunkSize, chunkCount, savedAt: Date.now() });
+          manifests.put({ name, generation, byteLength: length, chunkSize, chunkCount, savedAt: Date.now() }).onerror = onError;
           if (old) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
         } catch (err) {
-          // A synchronous throw (the writer, DataCloneError, some engines' QuotaExceededError): undo it all.
+          // A synchronous throw (a conflict, the writer, DataCloneError, some engines' QuotaExceededError): undo it all.
           try {
             tx.abort();
             failure = err;
@@ -155,21 +176,53 @@ export class IdbStore {
       await finished;
     } catch (err) {
       if (signal?.aborted) throw abortedError(signal);
-      const cause = failure ?? err;
+      const cause = failure ?? requestError ?? err;
       if (cause instanceof PocketvecError) throw cause;
-      throw new PocketvecError('io_error',
-        `saving "${name}" to IndexedDB failed (${describe(cause)}); the previously saved copy, if any, is unchanged`, { cause });
+      const quota = [cause, err].find((e) => e?.name === 'QuotaExceededError');
+      throw new PocketvecError(quota ? 'quota_exceeded' : 'io_error', `saving "${name}" to IndexedDB failed (${
+        quota ? 'over the storage quota: ' : ''}${describe(quota ?? cause)}); the previously saved copy, if any, is unchanged`, { cause: quota ?? cause });
     } finally {
       stop?.();
     }
     report(length, true);
+    try {
+      const bc = this.#bc ?? new BroadcastChannel(`pocketvec:${this.#dbName}`);
+      bc.postMessage({ dbName: this.#dbName, name, generation });
+      if (bc !== this.#bc) bc.close();
+    } catch { /* no BroadcastChannel here: nobody to tell */ }
+    return generation;
+  }
+
+  /**
+   * Calls `callback({ dbName, name, generation })` after each save to this database made elsewhere:
+   * another tab, worker or IdbStore object (not this one). Returns the function that stops it.
+   */
+  watch(callback) {
+    if (typeof callback !== 'function') throw new PocketvecError('invalid_argument', `watch() needs a function, got ${typeof callback}`);
+    if (typeof BroadcastChannel !== 'function') return () => {};
+    const bc = (this.#bc ??= new BroadcastChannel(`pocketvec:${this.#dbName}`));
+    const listener = ({ data }) => {
+      if (typeof data?.name === 'string' && Number.isSafeInteger(data.generation)) callback({ dbName: this.#dbName, name: data.name, generation: data.generation });
+    };
+    bc.addEventListener('message', listener);
+    this.#watchers++;
+    let on = true;
+    return () => {
+      if (!on) return;
+      on = false;
+      bc.removeEventListener('message', listener);
+      if (--this.#watchers === 0) {
+        bc.close();
+        this.#bc = null;
+      }
+    };
   }
 
   /**
    * The bytes saved under `name` (null: none); with onChunk, each chunk goes to it in order and the
    * result is true (a throw from it aborts the read). 'corrupt_data' for a missing or short chunk.
    */
-  async get(name, { onProgress, signal, onChunk } = {}) {
+  async get(name, { onProgress, signal, onChunk, onGeneration } = {}) {
     checkName(name);
     throwIfAborted(signal);
     const db = await this.#open();
@@ -190,6 +243,7 @@ export class IdbStore {
         manifest = get.result;
         if (!manifest || !validManifest(manifest)) return;
         const { byteLength, chunkSize, chunkCount } = manifest;
+        onGeneration?.(manifest.generation);
         report = reporter(onProgress, byteLength);
         report(0, true);
         if (!onChunk) out = new Uint8Array(byteLength);
@@ -287,6 +341,24 @@ function validManifest(m) {
     Number.isSafeInteger(m.chunkSize) && m.chunkSize > 0 && m.chunkCount === count &&
     (m.checksums === undefined || (Array.isArray(m.checksums) && m.checksums.length === count));
 }
+
+/** navigator.storage's answers; where there is none, { supported: false } and nothing else known. */
+async function storage(request) {
+  const s = globalThis.navigator?.storage;
+  if (!s) return { supported: false, persisted: false, usage: undefined, quota: undefined };
+  try {
+    const persisted = (await (request && s.persist ? s.persist() : s.persisted?.())) === true;
+    const { usage, quota } = (await s.estimate?.()) ?? {};
+    return { supported: true, persisted, usage, quota };
+  } catch (err) {
+    throw new PocketvecError('io_error', `navigator.storage failed (${describe(err)})`, { cause: err });
+  }
+}
+
+/** Asks the browser to keep this origin's storage (navigator.storage.persist()); resolves to storageInfo(). */
+export const persist = () => storage(true);
+/** { supported, persisted, usage, quota } of this origin's storage, asking nothing. */
+export const storageInfo = () => storage(false);
 
 let defaultStore = null;
 

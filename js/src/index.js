@@ -89,6 +89,8 @@ const finalizer = new FinalizationRegistry((handle) => {
 });
 
 const INTERNAL = Symbol('pocketvec.internal');
+/** The key under which an Index remembers the generation of a saved copy it loaded or saved. */
+const copyKey = (store, name) => JSON.stringify([store.dbName, name]);
 /** The worker host's insertBatch that pauses between steps (src/worker-host.js). */
 export const STEPPED = Symbol('pocketvec.stepped');
 
@@ -120,6 +122,7 @@ export function defineIndex(loadModule) {
     #module; // the Emscripten module, for HEAPF32
     #dim; // fixed for the life of an index
     #queryIndex; // float index of the adapter's query buffer in HEAPF32
+    #generations = new Map(); // copyKey -> generation last loaded from or saved to (save()'s conflict check)
 
     /** Use Index.create(), Index.fromBytes() or Index.load(). */
     constructor(token, handle, module) {
@@ -175,9 +178,10 @@ export function defineIndex(loadModule) {
      */
     static async load(name, { store = openStore(), onProgress, signal } = {}) {
       progressOptions(onProgress, signal);
-      return newHandle(async (h) => {
+      let generation;
+      const index = await newHandle(async (h) => {
         const found = await store.get(name, {
-          onProgress, signal, onChunk: (chunk) => {
+          onProgress, signal, onGeneration: (g) => { generation = g; }, onChunk: (chunk) => {
             const status = feed(h, chunk);
             if (status < 0) throw errorFromStatus(status, h.lastError());
           },
@@ -186,6 +190,8 @@ export function defineIndex(loadModule) {
         throwIfAborted(signal);
         return h.loadFinish();
       });
+      index?.#generations.set(copyKey(store, name), generation);
+      return index;
     }
 
     /** Names of the indexes saved in IndexedDB, sorted. */
@@ -450,20 +456,24 @@ export function defineIndex(loadModule) {
     }
 
     /**
-     * Saves to IndexedDB under `name`, atomically replacing any previous copy: the index as it is once
-     * the transaction starts, a chunk at a time in one synchronous run.
+     * Saves to IndexedDB under `name`, atomically: the index as it is once the transaction starts, a
+     * chunk at a time in one synchronous run. 'conflict' when a copy is there that this index did not
+     * load or save last (another tab's), unless `overwrite`. Resolves to the new generation.
      * @param {string} name
-     * @param {{ store?: import('./idb.js').IdbStore, chunkSize?: number }} [options]
+     * @param {{ store?: import('./idb.js').IdbStore, chunkSize?: number, overwrite?: boolean }} [options]
      */
-    async save(name, { store = openStore(), chunkSize, onProgress, signal } = {}) {
+    async save(name, { store = openStore(), chunkSize, onProgress, signal, overwrite } = {}) {
       progressOptions(onProgress, signal);
       throwIfAborted(signal);
       const h = this.#handle();
-      await store.put(name, (size) => ({
+      const key = copyKey(store, name);
+      const generation = await store.put(name, (size) => ({
         length: this.#check(h.saveBegin(size)),
         next: () => (this.#check(h.saveNext()), h.chunk().slice()),
         end: () => this.#h && h.saveEnd(),
-      }), { chunkSize, onProgress, signal });
+      }), { chunkSize, onProgress, signal, overwrite, expectGeneration: this.#generations.get(key) });
+      this.#generations.set(key, generation);
+      return generation;
     }
 
     get dim() { return this.#handle().dim(); }

@@ -46,9 +46,9 @@ export function serve({ Index, post, listen, pause }) {
     reserve: ([n]) => index.reserve(n),
     train: ([sample]) => index.train(sample),
     toBytes: () => index.toBytes(),
-    async save([name, { dbName, chunkSize } = {}], extra) {
+    save([name, { dbName, chunkSize, overwrite } = {}], extra) {
       const store = dbName === undefined ? undefined : openStore({ dbName });
-      await index.save(name, { ...(store ? { store } : {}), chunkSize, ...extra });
+      return index.save(name, { ...(store ? { store } : {}), chunkSize, overwrite, ...extra });
     },
     ids: () => index.ids(),
     memory: () => index.memory(),

@@ -194,8 +194,8 @@ export function defineWorkerIndex(spawn) {
       return this.#call('toBytes', []);
     }
 
-    save(name, { dbName, chunkSize, onProgress, signal } = {}) {
-      return this.#call('save', [name, { dbName, chunkSize }], { onProgress, signal });
+    save(name, { dbName, chunkSize, overwrite, onProgress, signal } = {}) {
+      return this.#call('save', [name, { dbName, chunkSize, overwrite }], { onProgress, signal });
     }
 
     ids() {

@@ -45,7 +45,7 @@ function abortError() {
 }
 
 function describe(err) {
-  return err && err.name ? `${err.name}: ${err.message}` : String(err);
+  return err && err.name ? `${err.name}${err.message ? `: ${err.message}` : ''}` : String(err);
 }
 
 function checkName(name) {

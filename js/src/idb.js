@@ -10,8 +10,8 @@
 // aborts with 'conflict' when the copy there is not the generation the caller expects: readwrite
 // transactions on the same stores run one at a time, across tabs too, so no lock is needed. A first
 // save starts the generation from the clock (ms x 1024, not 1; later saves add 1): a name deleted and
-// saved again gets a generation above any it had, not one another tab may still remember. Once committed, the save is posted on the
-// BroadcastChannel 'pocketvec:<dbName>' (watch()). A load reads manifest and chunks in one readonly
+// saved again gets a generation above any it had, not one another tab may still remember. Once
+// committed, a save is posted on the BroadcastChannel 'pocketvec:<dbName>' (watch()). A load reads manifest and chunks in one readonly
 // transaction and hands each chunk on in order once it exists and has its size; the C++ parser's
 // CRC-32C catches damaged or reordered chunks. The store never parses bytes.
 // `indexedDB` is injectable (openStore({ indexedDB })): Node tests use fake-indexeddb.

@@ -89,8 +89,6 @@ const finalizer = new FinalizationRegistry((handle) => {
 });
 
 const INTERNAL = Symbol('pocketvec.internal');
-/** The key under which an Index remembers the generation of a saved copy it loaded or saved. */
-const copyKey = (store, name) => JSON.stringify([store.dbName, name]);
 /** The worker host's insertBatch that pauses between steps (src/worker-host.js). */
 export const STEPPED = Symbol('pocketvec.stepped');
 
@@ -122,9 +120,15 @@ export function defineIndex(loadModule) {
     #module; // the Emscripten module, for HEAPF32
     #dim; // fixed for the life of an index
     #queryIndex; // float index of the adapter's query buffer in HEAPF32
-    #generations = new Map(); // copyKey -> generation last loaded from or saved to (save()'s conflict check)
+    #generations = new Map(); // dbName -> name -> generation last loaded or saved (save()'s conflict check)
 
     /** Use Index.create(), Index.fromBytes() or Index.load(). */
+    /** Remembers `generation` of the copy `name` in `store` (names are any value here: put() checks them). */
+    #remember(store, name, generation) {
+      const names = this.#generations.get(store.dbName) ?? new Map();
+      this.#generations.set(store.dbName, names.set(name, generation));
+    }
+
     constructor(token, handle, module) {
       if (token !== INTERNAL) throw new TypeError('use Index.create(), Index.fromBytes() or Index.load()');
       this.#h = handle;
@@ -190,7 +194,7 @@ export function defineIndex(loadModule) {
         throwIfAborted(signal);
         return h.loadFinish();
       });
-      index?.#generations.set(copyKey(store, name), generation);
+      index?.#remember(store, name, generation);
       return index;
     }
 
@@ -466,13 +470,12 @@ export function defineIndex(loadModule) {
       progressOptions(onProgress, signal);
       throwIfAborted(signal);
       const h = this.#handle();
-      const key = copyKey(store, name);
       const generation = await store.put(name, (size) => ({
         length: this.#check(h.saveBegin(size)),
         next: () => (this.#check(h.saveNext()), h.chunk().slice()),
         end: () => this.#h && h.saveEnd(),
-      }), { chunkSize, onProgress, signal, overwrite, expectGeneration: this.#generations.get(key) });
-      this.#generations.set(key, generation);
+      }), { chunkSize, onProgress, signal, overwrite, expectGeneration: this.#generations.get(store.dbName)?.get(name) });
+      this.#remember(store, name, generation);
       return generation;
     }
 

@@ -128,7 +128,7 @@ describe('IndexedDB: round trips', () => {
   test('names are validated', async () => {
     const { store } = freshStore();
     const index = await sampleIndex(7, 5);
-    for (const name of ['', 3, undefined]) {
+    for (const name of ['', 3, undefined, Symbol('x'), 10n, {}]) {
       await assert.rejects(index.save(name, { store }), (err) => err.code === 'invalid_argument');
       await assert.rejects(Index.load(name, { store }), (err) => err.code === 'invalid_argument');
     }

@@ -288,8 +288,12 @@ export class IdbStore {
    * case with `overwrite`; else rejects with 'conflict', writing nothing. Resolves to the new generation
    * (a first save's comes from the clock, later ones add 1).
    */
-  put(name: string, bytes: Uint8Array | ChunkWriter,
-    options?: ProgressOptions & { chunkSize?: number; expectGeneration?: number; overwrite?: boolean }): Promise<number>;
+  put(name: string, bytes: Uint8Array | ChunkWriter, options?: ProgressOptions & {
+    chunkSize?: number;
+    /** A function is called inside the transaction, once the saves before it have committed. */
+    expectGeneration?: number | (() => number | undefined);
+    overwrite?: boolean;
+  }): Promise<number>;
   /**
    * The bytes, or with onChunk each chunk handed over in order as read (then true); null when absent.
    * onGeneration gets the copy's generation before the first chunk.

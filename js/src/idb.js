@@ -106,12 +106,12 @@ export class IdbStore {
 
   /**
    * Stores `bytes` (Uint8Array or ChunkWriter, index.d.ts) under `name`, atomically replacing the copy
-   * there if it is generation `expectGeneration` (undefined: there must be none), or any with
-   * `overwrite`; else 'conflict'. Resolves to the new generation.
+   * there if it is generation `expectGeneration` (undefined: there must be none; a function is asked
+   * inside the transaction), or any with `overwrite`; else 'conflict'. Resolves to the new generation.
    */
   async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false } = {}) {
     checkName(name);
-    if (expectGeneration !== undefined && !Number.isSafeInteger(expectGeneration)) throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
+    if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !Number.isSafeInteger(expectGeneration)) throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
     if (typeof overwrite !== 'boolean') throw new PocketvecError('invalid_argument', `overwrite must be a boolean, got ${typeof overwrite}`);
     const writer = typeof bytes === 'function' ? bytes : bytes instanceof Uint8Array && ((size) => {
       let at = 0;
@@ -142,8 +142,9 @@ export class IdbStore {
         let source;
         try {
           const old = get.result;
-          if (old && !overwrite && old.generation !== expectGeneration) {
-            throw new PocketvecError('conflict', `"${name}" in IndexedDB "${this.#dbName}" is generation ${old.generation}, saved by another index or tab since this one ${expectGeneration === undefined ? 'was made' : `had generation ${expectGeneration}`}; nothing was written; pass { overwrite: true } to replace it`);
+          const expected = typeof expectGeneration === 'function' ? expectGeneration() : expectGeneration;
+          if (old && !overwrite && old.generation !== expected) {
+            throw new PocketvecError('conflict', `"${name}" in IndexedDB "${this.#dbName}" is generation ${old.generation}, saved by another index or tab since this one ${expected === undefined ? 'was made' : `had generation ${expected}`}; nothing was written; pass { overwrite: true } to replace it`);
           }
           generation = old ? old.generation + 1 : Date.now() * 1024;
           source = writer(chunkSize);

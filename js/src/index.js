@@ -470,11 +470,13 @@ export function defineIndex(loadModule) {
       progressOptions(onProgress, signal);
       throwIfAborted(signal);
       const h = this.#handle();
+      // expectGeneration is asked in the transaction: after an earlier save of this index has committed
+      // (and been remembered), so overlapping saves of one index do not conflict with each other.
       const generation = await store.put(name, (size) => ({
         length: this.#check(h.saveBegin(size)),
         next: () => (this.#check(h.saveNext()), h.chunk().slice()),
         end: () => this.#h && h.saveEnd(),
-      }), { chunkSize, onProgress, signal, overwrite, expectGeneration: this.#generations.get(store.dbName)?.get(name) });
+      }), { chunkSize, onProgress, signal, overwrite, expectGeneration: () => this.#generations.get(store.dbName)?.get(name) });
       this.#remember(store, name, generation);
       return generation;
     }

@@ -444,6 +444,20 @@ describe('IndexedDB: two tabs (two Index objects, two IdbStore objects on one da
     for (const i of [saved, fresh, copy]) i.dispose();
   });
 
+  test('saves of one index that overlap (not awaited) are not a conflict with each other', async () => {
+    const { tab1, tab2 } = twoTabs();
+    const index = await sampleIndex(35, 100);
+    // (Each store has its own connection: the transactions may run in another order than the calls.)
+    const [g1, g2, g3] = (await Promise.all([index.save('notes', { store: tab1 }), index.save('notes', { store: tab2 }),
+      index.save('notes', { store: tab1 })])).sort((x, y) => x - y);
+    assert.deepEqual([g2 - g1, g3 - g1], [1, 2]);
+    const other = await sampleIndex(36, 100);
+    const results = await Promise.allSettled([index.save('notes', { store: tab1 }), other.save('notes', { store: tab1 })]);
+    assert.deepEqual(results.map((r) => r.value ?? r.reason.code), [g3 + 1, 'conflict']);
+    index.dispose();
+    other.dispose();
+  });
+
   test('put() checks expectGeneration and overwrite, and resolves to the new generation', async () => {
     const { tab1 } = twoTabs();
     const g = await tab1.put('raw', new Uint8Array(10));

@@ -250,9 +250,11 @@ export const cases = [
     await second.insert(new Float32Array(8).fill(0.25));
     check.equal(await second.save(name, api.storeOptions), g1 + 2, 'the index loaded from the copy saves over it');
     check.equal(await second.save(name, api.storeOptions), g1 + 3, 'and again');
+    const overlapping = await Promise.all([second.save(name, api.storeOptions), second.save(name, api.storeOptions)]);
+    check.deepEqual(overlapping, [g1 + 4, g1 + 5], 'saves of one index, not awaited in between, do not conflict');
     check.equal(await (await api.load(name, api.storeOptions)).size, 61);
     check.equal(await api.remove(name), true);
-    check.ok(await a.save(name, api.storeOptions) > g1 + 3, 'after a remove, any index saves; the generation is not reused');
+    check.ok(await a.save(name, api.storeOptions) > g1 + 5, 'after a remove, any index saves; the generation is not reused');
     check.equal(await api.remove(name), true);
     for (const i of [a, b, first, second]) await i.dispose();
   }],

@@ -11,9 +11,10 @@
 // transactions on the same stores run one at a time, across tabs too, so no lock is needed. A first
 // save starts the generation from the clock (ms x 1024, not 1; later saves add 1): a name deleted and
 // saved again gets a generation above any it had, not one another tab may still remember. Once
-// committed, a save is posted on the BroadcastChannel 'pocketvec:<dbName>' (watch()). A load reads manifest and chunks in one readonly
-// transaction and hands each chunk on in order once it exists and has its size; the C++ parser's
-// CRC-32C catches damaged or reordered chunks. The store never parses bytes.
+// committed, a save is posted on the BroadcastChannel 'pocketvec:<dbName>' (watch()). A load reads
+// manifest and chunks in one readonly transaction and hands each chunk on in order once it exists and
+// has its size; the C++ parser's CRC-32C catches damaged or reordered chunks. The store never parses
+// bytes.
 // `indexedDB` is injectable (openStore({ indexedDB })): Node tests use fake-indexeddb.
 import { PocketvecError } from './errors.js';
 import { abortedError, reporter, throwIfAborted } from './progress.js';
@@ -111,7 +112,9 @@ export class IdbStore {
    */
   async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false } = {}) {
     checkName(name);
-    if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !Number.isSafeInteger(expectGeneration)) throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
+    if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !Number.isSafeInteger(expectGeneration)) {
+      throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
+    }
     if (typeof overwrite !== 'boolean') throw new PocketvecError('invalid_argument', `overwrite must be a boolean, got ${typeof overwrite}`);
     const writer = typeof bytes === 'function' ? bytes : bytes instanceof Uint8Array && ((size) => {
       let at = 0;
@@ -144,9 +147,12 @@ export class IdbStore {
           const old = get.result;
           const expected = typeof expectGeneration === 'function' ? expectGeneration() : expectGeneration;
           if (old && !overwrite && old.generation !== expected) {
-            throw new PocketvecError('conflict', `"${name}" in IndexedDB "${this.#dbName}" is generation ${old.generation}, saved by another index or tab since this one ${expected === undefined ? 'was made' : `had generation ${expected}`}; nothing was written; pass { overwrite: true } to replace it`);
+            throw new PocketvecError('conflict', `"${name}" in IndexedDB "${this.#dbName}" is generation ${old.generation}, ` +
+              `saved by another index or tab since this one ${expected === undefined ? 'was made' : `had generation ${expected}`}; ` +
+              'nothing was written; pass { overwrite: true } to replace it');
           }
-          generation = old ? old.generation + 1 : Date.now() * 1024;
+          // (A malformed manifest's generation, overwritten: start afresh.)
+          generation = Number.isSafeInteger(old?.generation) ? old.generation + 1 : Date.now() * 1024;
           source = writer(chunkSize);
           length = source.length;
           report = reporter(onProgress, length);

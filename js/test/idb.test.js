@@ -368,6 +368,17 @@ describe('IndexedDB: corruption is reported', () => {
     await expectCorrupt(Index.load('notes', { store }), /chunk 3 of \d+ holds 10 bytes, expected 2048/);
   });
 
+  test('a malformed manifest is a conflict for a save, and a save with overwrite replaces it', async () => {
+    const { indexedDB, store, manifest } = await saved();
+    await raw(indexedDB, ({ manifests }) => request(manifests.put({ ...manifest, generation: 'x' })));
+    const index = await sampleIndex(13, 100);
+    await assert.rejects(index.save('notes', { store }), (err) => err.code === 'conflict');
+    const g = await index.save('notes', { store, overwrite: true });
+    assert.ok(Number.isSafeInteger(g), `${g}`);
+    assert.deepEqual((await Index.load('notes', { store })).toBytes(), index.toBytes());
+    index.dispose();
+  });
+
   test('a malformed manifest', async () => {
     const { indexedDB, store, manifest } = await saved();
     await raw(indexedDB, ({ manifests }) => request(manifests.put({ ...manifest, chunkCount: 1 })));

@@ -286,7 +286,7 @@ export class IdbStore {
   /**
    * Writes `name` if the copy there is generation `expectGeneration` (undefined: if there is none), or in any
    * case with `overwrite`; else rejects with 'conflict', writing nothing. Resolves to the new generation
-   * (a first save's comes from the clock, later ones add 1).
+   * (above the copy's and every generation this database gave before, removes included).
    */
   put(name: string, bytes: Uint8Array | ChunkWriter, options?: ProgressOptions & {
     chunkSize?: number;

@@ -3,14 +3,15 @@
 // Layout: one database (default 'pocketvec', version 1), two object stores:
 //   manifests  keyPath 'name': { name, generation, byteLength, chunkSize, chunkCount, savedAt } (older
 //              saves also hold checksums[], CRC-32s no longer read)
-//   chunks     keys [name, generation, i]: Uint8Array of chunkSize bytes (the last may be shorter)
+//   chunks     keys [name, generation, i]: Uint8Array of chunkSize bytes (the last may be shorter);
+//              key '': the database's last generation (COUNTER)
 // A save puts the chunks of a new generation (from a writer: Index's is the WASM serializer), the
 // manifest naming it and the deletes of the old one in ONE readwrite transaction and resolves on its
 // `complete`: all of it happens or none does. It first reads the manifest in that transaction and
 // aborts with 'conflict' when the copy there is not the generation the caller expects: readwrite
-// transactions on the same stores run one at a time, across tabs too, so no lock is needed. A first
-// save starts the generation from the clock (ms x 1024, not 1; later saves add 1): a name deleted and
-// saved again gets a generation above any it had, not one another tab may still remember. Once
+// transactions on the same stores run one at a time, across tabs too, so no lock is needed. Every save
+// and remove bumps the database's counter in its transaction; a new generation is above the counter
+// and the copy it replaces, so no name ever gets a generation another tab may still remember. Once
 // committed, a save is posted on the BroadcastChannel 'pocketvec:<dbName>' (watch()). A load reads
 // manifest and chunks in one readonly transaction and hands each chunk on in order once it exists and
 // has its size; the C++ parser's CRC-32C catches damaged or reordered chunks. The store never parses
@@ -22,6 +23,12 @@ import { abortedError, reporter, throwIfAborted } from './progress.js';
 const DB_VERSION = 1;
 const MANIFESTS = 'manifests';
 const CHUNKS = 'chunks';
+// The database's last generation, in CHUNKS under key '' (no chunk key is a string; older versions never
+// read it). Without one (a new or older database) it starts from the clock, ms x 1024.
+const COUNTER = '';
+const safe = Number.isSafeInteger;
+/** The generation after `counter` (a request's result) and `old` (a manifest), never one either had. */
+const nextGeneration = (counter, old) => Math.max(safe(counter) ? counter : Date.now() * 1024, safe(old?.generation) ? old.generation : 0) + 1;
 /** 1 MiB: small enough for any backend's single-value limits, large enough to keep request count low. */
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
 
@@ -112,7 +119,7 @@ export class IdbStore {
    */
   async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false } = {}) {
     checkName(name);
-    if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !Number.isSafeInteger(expectGeneration)) {
+    if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !safe(expectGeneration)) {
       throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
     }
     if (typeof overwrite !== 'boolean') throw new PocketvecError('invalid_argument', `overwrite must be a boolean, got ${typeof overwrite}`);
@@ -140,6 +147,7 @@ export class IdbStore {
       stop = abortOn(signal, tx);
       const manifests = tx.objectStore(MANIFESTS);
       const chunkStore = tx.objectStore(CHUNKS);
+      const counter = chunkStore.get(COUNTER);
       const get = manifests.get(name);
       get.onsuccess = () => {
         let source;
@@ -151,8 +159,8 @@ export class IdbStore {
               `saved by another index or tab since this one ${expected === undefined ? 'was made' : `had generation ${expected}`}; ` +
               'nothing was written; pass { overwrite: true } to replace it');
           }
-          // (A malformed manifest's generation, overwritten: start afresh.)
-          generation = Number.isSafeInteger(old?.generation) ? old.generation + 1 : Date.now() * 1024;
+          generation = nextGeneration(counter.result, old);
+          chunkStore.put(generation, COUNTER).onerror = onError;
           source = writer(chunkSize);
           length = source.length;
           report = reporter(onProgress, length);
@@ -209,7 +217,7 @@ export class IdbStore {
     if (typeof BroadcastChannel !== 'function') return () => {};
     const bc = (this.#bc ??= new BroadcastChannel(`pocketvec:${this.#dbName}`));
     const listener = ({ data }) => {
-      if (typeof data?.name === 'string' && Number.isSafeInteger(data.generation)) callback({ dbName: this.#dbName, name: data.name, generation: data.generation });
+      if (typeof data?.name === 'string' && safe(data.generation)) callback({ dbName: this.#dbName, name: data.name, generation: data.generation });
     };
     bc.addEventListener('message', listener);
     this.#watchers++;
@@ -317,12 +325,15 @@ export class IdbStore {
       const finished = done(tx);
       const manifests = tx.objectStore(MANIFESTS);
       const chunkStore = tx.objectStore(CHUNKS);
+      const counter = chunkStore.get(COUNTER);
       const get = manifests.get(name);
       get.onsuccess = () => {
         const old = get.result;
         if (!old) return;
         existed = true;
         manifests.delete(name);
+        // A save after this one gets a generation above the removed copy's, whichever tab remembers it.
+        chunkStore.put(nextGeneration(counter.result, old), COUNTER);
         const count = Number.isInteger(old.chunkCount) ? old.chunkCount : 0;
         for (let i = 0; i < count; i++) chunkStore.delete([name, old.generation, i]);
       };

@@ -1,0 +1,35 @@
+// IndexedDB edge cases from the review of the conflict/quota/watch/persist work.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { IDBFactory } from 'fake-indexeddb';
+
+import { Index, openStore } from 'pocketvec';
+
+const tabs = () => {
+  const indexedDB = new IDBFactory();
+  return { indexedDB, a: openStore({ indexedDB, dbName: 'r' }), b: openStore({ indexedDB, dbName: 'r' }) };
+};
+const sample = async (seed) => {
+  const index = await Index.create({ dim: 4, seed });
+  index.insert(new Float32Array([seed, 1, 2, 3]));
+  return index;
+};
+
+test('remove + save within one clock tick: a stale tab\'s save is a conflict, not a silent overwrite', async (t) => {
+  const { a, b } = tabs();
+  const now = Date.now();
+  t.mock.method(Date, 'now', () => now);
+  const first = await sample(1);
+  const g = await first.save('x', { store: a });
+  const stale = await Index.load('x', { store: b });
+  assert.equal(await Index.remove('x', { store: a }), true);
+  const second = await sample(2);
+  const g2 = await second.save('x', { store: a });
+  assert.notEqual(g2, g);
+  await assert.rejects(stale.save('x', { store: b }), { code: 'conflict' });
+  assert.deepEqual((await Index.load('x', { store: b })).toBytes(), second.toBytes());
+  // Database-wide: another name's first save is above every generation so far; list() shows names only.
+  assert.ok(await a.put('y', new Uint8Array(3)) > g2);
+  assert.deepEqual(await a.list(), ['x', 'y']);
+  for (const i of [first, stale, second]) i.dispose();
+});

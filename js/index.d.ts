@@ -115,7 +115,7 @@ export interface Progress {
 /**
  * For the long calls (insertBatch, compact, save, load). onProgress gets a first report, one at least every
  * 100 ms of work (50 ms apart at most often), and a last one; if it throws, the call fails with that error and
- * is undone. `signal` is looked at between steps: once aborted, the call undoes its work and fails with
+ * is undone (save's and load's last report excepted: it comes after the commit, and a throw goes to reportError). `signal` is looked at between steps: once aborted, the call undoes its work and fails with
  * PocketvecError 'aborted'.
  */
 export interface ProgressOptions {

@@ -18,7 +18,7 @@
 // bytes.
 // `indexedDB` is injectable (openStore({ indexedDB })): Node tests use fake-indexeddb.
 import { PocketvecError } from './errors.js';
-import { abortedError, reporter, throwIfAborted } from './progress.js';
+import { abortedError, reporter, settled, throwIfAborted } from './progress.js';
 
 const DB_VERSION = 1;
 const MANIFESTS = 'manifests';
@@ -199,12 +199,12 @@ export class IdbStore {
     } finally {
       stop?.();
     }
-    report(length, true);
     try {
       const bc = this.#bc ?? new BroadcastChannel(`pocketvec:${this.#dbName}`);
       bc.postMessage({ dbName: this.#dbName, name, generation });
       if (bc !== this.#bc) bc.close();
     } catch { /* no BroadcastChannel here: nobody to tell */ }
+    settled(report, length, true); // (committed: a throw from it cannot undo the save)
     return generation;
   }
 
@@ -295,7 +295,7 @@ export class IdbStore {
     throwIfAborted(signal);
     if (manifest === undefined) return null;
     if (!validManifest(manifest)) throw corrupt(name, 'its manifest is malformed');
-    report?.(manifest.byteLength, true);
+    if (report) settled(report, manifest.byteLength, true);
     return out ?? true;
   }
 

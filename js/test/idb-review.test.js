@@ -33,3 +33,23 @@ test('remove + save within one clock tick: a stale tab\'s save is a conflict, no
   assert.deepEqual(await a.list(), ['x', 'y']);
   for (const i of [first, stale, second]) i.dispose();
 });
+
+test('an onProgress that throws on the last report does not fail a committed save or a load; it is reported', async (t) => {
+  const { a, b } = tabs();
+  const reported = t.mock.method(console, 'error', () => {});
+  let stop;
+  const heard = new Promise((resolve) => {
+    stop = b.watch((m) => resolve(m.generation));
+    setTimeout(resolve, 1000, 'nothing heard');
+  }).finally(() => stop());
+  const index = await sample(3);
+  const onProgress = (p) => { if (p.fraction === 1) throw new Error('ui bug'); };
+  const g = await index.save('x', { store: a, onProgress });
+  assert.equal(await heard, g, 'the save was broadcast');
+  assert.equal(await index.save('x', { store: a }), g + 1, 'and remembered: the next save is no conflict');
+  const back = await Index.load('x', { store: a, onProgress });
+  assert.deepEqual(back.toBytes(), index.toBytes());
+  assert.deepEqual(reported.mock.calls.map((c) => c.arguments[0].message), ['ui bug', 'ui bug']);
+  index.dispose();
+  back.dispose();
+});

@@ -175,7 +175,8 @@ export class IdbStore {
             if (onProgress) req.onsuccess = () => { written += chunk.length; if (written < length) report(written); };
           }
           manifests.put({ name, generation, byteLength: length, chunkSize, chunkCount, savedAt: Date.now() }).onerror = onError;
-          if (old) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
+          // (Not under a generation that is no key: IndexedDB would throw. Such chunks stay, unreachable.)
+          if (safe(old?.generation)) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
         } catch (err) {
           // A synchronous throw (a conflict, the writer, DataCloneError, some engines' QuotaExceededError): undo it all.
           try {
@@ -334,7 +335,7 @@ export class IdbStore {
         manifests.delete(name);
         // A save after this one gets a generation above the removed copy's, whichever tab remembers it.
         chunkStore.put(nextGeneration(counter.result, old), COUNTER);
-        const count = Number.isInteger(old.chunkCount) ? old.chunkCount : 0;
+        const count = safe(old.generation) && Number.isInteger(old.chunkCount) ? old.chunkCount : 0;
         for (let i = 0; i < count; i++) chunkStore.delete([name, old.generation, i]);
       };
       await finished;

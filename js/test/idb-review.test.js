@@ -53,3 +53,24 @@ test('an onProgress that throws on the last report does not fail a committed sav
   index.dispose();
   back.dispose();
 });
+
+test('a manifest whose generation is no key (missing, null, NaN, an object) can be overwritten and removed', async () => {
+  const req = (r) => new Promise((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+  for (const bad of [undefined, null, NaN, {}]) {
+    const { indexedDB, a } = tabs();
+    await a.put('x', new Uint8Array(10));
+    const db = await req(indexedDB.open('r'));
+    const manifests = db.transaction('manifests', 'readwrite').objectStore('manifests');
+    await req(manifests.put({ ...(await req(manifests.get('x'))), generation: bad }));
+    db.close();
+    assert.ok(Number.isSafeInteger(await a.put('x', new Uint8Array(5), { overwrite: true })), String(bad));
+    assert.equal((await a.get('x')).length, 5);
+    await req(indexedDB.open('r')).then(async (d) => {
+      const m = d.transaction('manifests', 'readwrite').objectStore('manifests');
+      await req(m.put({ ...(await req(m.get('x'))), generation: bad }));
+      d.close();
+    });
+    assert.equal(await a.delete('x'), true, String(bad));
+    assert.equal(await a.get('x'), null);
+  }
+});

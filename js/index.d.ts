@@ -323,7 +323,8 @@ export interface StorageInfo {
 
 /**
  * Asks the browser to keep this origin's storage (navigator.storage.persist(); Firefox may ask the user) and
- * resolves to storageInfo(). Never rejects for a missing API ({ supported: false }); 'io_error' when a call fails.
+ * resolves to storageInfo(). Never rejects for a missing API ({ supported: false }); 'io_error' when a call fails (estimate() excepted:
+ * usage/quota undefined). In a worker there is no persist(): it asks nothing.
  */
 export function persist(): Promise<StorageInfo>;
 /** As persist(), asking for nothing (navigator.storage.persisted()). */

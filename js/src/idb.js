@@ -363,11 +363,12 @@ function validManifest(m) {
 
 /** navigator.storage's answers; where there is none, { supported: false } and nothing else known. */
 async function storage(request) {
-  const s = globalThis.navigator?.storage;
-  if (!s) return { supported: false, persisted: false, usage: undefined, quota: undefined };
   try {
+    const s = globalThis.navigator?.storage;
+    if (!s) return { supported: false, persisted: false, usage: undefined, quota: undefined };
     const persisted = (await (request && s.persist ? s.persist() : s.persisted?.())) === true;
-    const { usage, quota } = (await s.estimate?.()) ?? {};
+    // (A grant stands even if estimate() fails: usage and quota are then unknown.)
+    const { usage, quota } = (await Promise.resolve().then(() => s.estimate?.()).catch(() => {})) ?? {};
     return { supported: true, persisted, usage, quota };
   } catch (err) {
     throw new PocketvecError('io_error', `navigator.storage failed (${describe(err)})`, { cause: err });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IDBFactory } from 'fake-indexeddb';
 
-import { Index, openStore } from 'pocketvec';
+import { Index, PocketvecError, openStore, persist, storageInfo } from 'pocketvec';
 
 const tabs = () => {
   const indexedDB = new IDBFactory();
@@ -73,4 +73,14 @@ test('a manifest whose generation is no key (missing, null, NaN, an object) can 
     assert.equal(await a.delete('x'), true, String(bad));
     assert.equal(await a.get('x'), null);
   }
+});
+
+test('persist()/storageInfo(): a navigator.storage that throws is io_error; a grant survives a failing estimate()', async (t) => {
+  const had = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+  const nav = (value) => Object.defineProperty(globalThis, 'navigator', { value, configurable: true });
+  t.after(() => (had ? Object.defineProperty(globalThis, 'navigator', had) : delete globalThis.navigator));
+  nav(Object.defineProperty({}, 'storage', { get() { throw new DOMException('denied', 'SecurityError'); } }));
+  await assert.rejects(storageInfo(), (err) => err instanceof PocketvecError && err.code === 'io_error' && err.cause.name === 'SecurityError');
+  nav({ storage: { persist: async () => true, estimate: async () => { throw new TypeError('no estimate'); } } });
+  assert.deepEqual(await persist(), { supported: true, persisted: true, usage: undefined, quota: undefined });
 });

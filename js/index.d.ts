@@ -305,7 +305,8 @@ export class IdbStore {
    * Calls `callback` after each save to this database (dbName) that commits through another IdbStore object:
    * another tab's, a worker's (WorkerIndex), or another openStore() of this page. Saves through this object are
    * not reported. Uses BroadcastChannel 'pocketvec:<dbName>' (without one, never calls). Returns the
-   * function that stops it; in Node an open watch keeps the process alive until then.
+   * function that stops it; in Node an open watch does not keep the process alive. A callback's throw goes to
+   * reportError. Removes are not reported.
    */
   watch(callback: (save: SavedCopy) => void): () => void;
 }

@@ -216,9 +216,10 @@ export class IdbStore {
   watch(callback) {
     if (typeof callback !== 'function') throw new PocketvecError('invalid_argument', `watch() needs a function, got ${typeof callback}`);
     if (typeof BroadcastChannel !== 'function') return () => {};
-    const bc = (this.#bc ??= new BroadcastChannel(`pocketvec:${this.#dbName}`));
+    if (!this.#bc) (this.#bc = new BroadcastChannel(`pocketvec:${this.#dbName}`)).unref?.(); // (Node: not keeping it alive)
+    const bc = this.#bc;
     const listener = ({ data }) => {
-      if (typeof data?.name === 'string' && safe(data.generation)) callback({ dbName: this.#dbName, name: data.name, generation: data.generation });
+      if (typeof data?.name === 'string' && safe(data.generation)) settled(callback, { dbName: this.#dbName, name: data.name, generation: data.generation });
     };
     bc.addEventListener('message', listener);
     this.#watchers++;

@@ -84,3 +84,16 @@ test('persist()/storageInfo(): a navigator.storage that throws is io_error; a gr
   nav({ storage: { persist: async () => true, estimate: async () => { throw new TypeError('no estimate'); } } });
   assert.deepEqual(await persist(), { supported: true, persisted: true, usage: undefined, quota: undefined });
 });
+
+test('a watch callback that throws is reported, not thrown; an open watch does not keep Node alive', async (t) => {
+  const { a, b } = tabs();
+  const reported = t.mock.method(console, 'error', () => {});
+  const stop = a.watch(() => { throw new Error('callback bug'); });
+  await b.put('x', new Uint8Array(3));
+  for (let i = 0; i < 50 && !reported.mock.callCount(); i++) await new Promise((r) => setTimeout(r, 10));
+  stop();
+  assert.equal(reported.mock.calls[0]?.arguments[0].message, 'callback bug');
+  const { execFileSync } = await import('node:child_process');
+  execFileSync(process.execPath, ['--input-type=module', '-e',
+    "import { openStore } from 'pocketvec'; openStore({ indexedDB: {} }).watch(() => {});"], { cwd: import.meta.dirname, timeout: 5000 });
+});

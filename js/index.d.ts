@@ -277,12 +277,16 @@ export interface SavedCopy {
   dbName: string;
   name: string;
   generation: number;
+  /** The saving IdbStore's `source` (a WorkerIndex's `source` for its saves); undefined from older versions. */
+  source?: string;
 }
 
 /** Saved indexes in one IndexedDB database: atomic saves in chunks, streamed on load. */
 export class IdbStore {
-  constructor(options?: { indexedDB?: IDBFactory; dbName?: string });
+  constructor(options?: { indexedDB?: IDBFactory; dbName?: string; source?: string });
   readonly dbName: string;
+  /** Sent with this store's saves (SavedCopy.source); random unless given. */
+  readonly source: string;
   /**
    * Writes `name` if the copy there is generation `expectGeneration` (undefined: if there is none), or in any
    * case with `overwrite`; else rejects with 'conflict', writing nothing. Resolves to the new generation
@@ -335,4 +339,4 @@ export function storageInfo(): Promise<StorageInfo>;
  * A store over `indexedDB` (default globalThis.indexedDB) and database `dbName` (default 'pocketvec').
  * Without options, the shared default store.
  */
-export function openStore(options?: { indexedDB?: IDBFactory; dbName?: string }): IdbStore;
+export function openStore(options?: { indexedDB?: IDBFactory; dbName?: string; source?: string }): IdbStore;

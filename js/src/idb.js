@@ -72,17 +72,24 @@ export class IdbStore {
   #db = null; // Promise<IDBDatabase> | null; reset when the connection closes
   #bc = null; // the BroadcastChannel of watch(), while one listens; saves post on it, so not to themselves
   #watchers = 0;
+  #source;
 
   /**
-   * @param {{ indexedDB?: IDBFactory, dbName?: string }} [options]
+   * @param {{ indexedDB?: IDBFactory, dbName?: string, source?: string }} [options]
    */
-  constructor({ indexedDB, dbName = 'pocketvec' } = {}) {
+  constructor({ indexedDB, dbName = 'pocketvec', source = newSource() } = {}) {
     this.#factory = indexedDB;
     this.#dbName = dbName;
+    this.#source = String(source);
   }
 
   get dbName() {
     return this.#dbName;
+  }
+
+  /** Sent with this store's saves (watch() reports it): tells a WorkerIndex's, or any one store's, apart. */
+  get source() {
+    return this.#source;
   }
 
   #open() {
@@ -202,7 +209,7 @@ export class IdbStore {
     }
     try {
       const bc = this.#bc ?? new BroadcastChannel(`pocketvec:${this.#dbName}`);
-      bc.postMessage({ dbName: this.#dbName, name, generation });
+      bc.postMessage({ dbName: this.#dbName, name, generation, source: this.#source });
       if (bc !== this.#bc) bc.close();
     } catch { /* no BroadcastChannel here: nobody to tell */ }
     settled(report, length, true); // (committed: a throw from it cannot undo the save)
@@ -219,7 +226,7 @@ export class IdbStore {
     if (!this.#bc) (this.#bc = new BroadcastChannel(`pocketvec:${this.#dbName}`)).unref?.(); // (Node: not keeping it alive)
     const bc = this.#bc;
     const listener = ({ data }) => {
-      if (typeof data?.name === 'string' && safe(data.generation)) settled(callback, { dbName: this.#dbName, name: data.name, generation: data.generation });
+      if (typeof data?.name === 'string' && safe(data.generation)) settled(callback, { dbName: this.#dbName, name: data.name, generation: data.generation, source: data.source });
     };
     bc.addEventListener('message', listener);
     this.#watchers++;
@@ -380,6 +387,8 @@ async function storage(request) {
 export const persist = () => storage(true);
 /** { supported, persisted, usage, quota } of this origin's storage, asking nothing. */
 export const storageInfo = () => storage(false);
+
+export const newSource = () => Math.random().toString(36).slice(2);
 
 let defaultStore = null;
 

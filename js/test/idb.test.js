@@ -501,13 +501,13 @@ describe('IndexedDB: two tabs (two Index objects, two IdbStore objects on one da
       const index = await sampleIndex(34, 50);
       let message = next();
       const g1 = await index.save('notes', { store: tab1 });
-      assert.deepEqual(await message, { dbName: 'pocketvec-test', name: 'notes', generation: g1 });
+      assert.deepEqual(await message, { dbName: 'pocketvec-test', name: 'notes', generation: g1, source: tab1.source });
       message = next();
       const g2 = await tab2.put('other', new Uint8Array(3));
       await message;
       await new Promise((r) => setTimeout(r, 20));
-      assert.deepEqual(heard1, [{ dbName: 'pocketvec-test', name: 'other', generation: g2 }]);
-      assert.deepEqual(heard2, [{ dbName: 'pocketvec-test', name: 'notes', generation: g1 }]);
+      assert.deepEqual(heard1, [{ dbName: 'pocketvec-test', name: 'other', generation: g2, source: tab2.source }]);
+      assert.deepEqual(heard2, [{ dbName: 'pocketvec-test', name: 'notes', generation: g1, source: tab1.source }]);
       // A failed save posts nothing; a message that is not a save is ignored.
       await assert.rejects(tab2.put('notes', new Uint8Array(3)), (err) => err.code === 'conflict');
       const other = new BroadcastChannel('pocketvec:pocketvec-test');

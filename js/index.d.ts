@@ -14,9 +14,11 @@ export interface MemoryReport {
 }
 
 /**
- * The C++ errc names, plus three of JS only: 'disposed' (a call after dispose()), 'aborted' (the call's
- * AbortSignal fired; the error's cause is signal.reason; nothing changed) and 'internal_error' (a pocketvec bug,
- * or a WorkerIndex whose worker died).
+ * The C++ errc names, plus some of JS only: 'disposed' (a call after dispose()), 'aborted' (the call's
+ * AbortSignal fired; the error's cause is signal.reason; nothing changed), 'internal_error' (a pocketvec bug,
+ * or a WorkerIndex whose worker died), 'quota_exceeded' (a save over the storage quota; cause: the browser's
+ * QuotaExceededError; the saved copy is unchanged) and 'conflict' (a save over a copy another index or tab
+ * saved; nothing written).
  */
 export type ErrorCode =
   | 'invalid_argument'
@@ -34,7 +36,9 @@ export type ErrorCode =
   | 'out_of_range'
   | 'disposed'
   | 'aborted'
-  | 'internal_error';
+  | 'internal_error'
+  | 'quota_exceeded'
+  | 'conflict';
 
 /** Every error pocketvec throws or rejects with. */
 export class PocketvecError extends Error {
@@ -111,7 +115,7 @@ export interface Progress {
 /**
  * For the long calls (insertBatch, compact, save, load). onProgress gets a first report, one at least every
  * 100 ms of work (50 ms apart at most often), and a last one; if it throws, the call fails with that error and
- * is undone. `signal` is looked at between steps: once aborted, the call undoes its work and fails with
+ * is undone (save's and load's last report excepted: it comes after the commit, and a throw goes to reportError). `signal` is looked at between steps: once aborted, the call undoes its work and fails with
  * PocketvecError 'aborted'.
  */
 export interface ProgressOptions {
@@ -135,6 +139,11 @@ export interface LoadOptions extends StoreOptions, ProgressOptions {}
 export interface SaveOptions extends StoreOptions, ProgressOptions {
   /** Bytes per stored chunk; default 1 MiB. */
   chunkSize?: number;
+  /**
+   * Replace the saved copy even if this index did not load it or save it last (another tab's, or another
+   * index's). Without it, such a save rejects with 'conflict' and writes nothing. Default false.
+   */
+  overwrite?: boolean;
 }
 
 export class Index {
@@ -212,9 +221,13 @@ export class Index {
   toBytes(): Uint8Array;
   /**
    * Saves to IndexedDB under `name`, atomically replacing a previous copy (which survives a failed or aborted
-   * save). Progress counts the bytes written to IndexedDB; the last report comes with the transaction's end.
+   * save: 'quota_exceeded', 'io_error', 'aborted'). Progress counts the bytes written to IndexedDB; the last
+   * report comes with the transaction's end. Rejects with 'conflict' (writing nothing) when a copy is there
+   * whose generation is not the one this index last loaded or saved under this name and database, e.g. one
+   * another tab saved since, unless `overwrite`. Resolves to the new generation. toBytes() and fromBytes()
+   * carry no generation: an index from fromBytes() saving over an existing copy needs `overwrite`.
    */
-  save(name: string, options?: SaveOptions): Promise<void>;
+  save(name: string, options?: SaveOptions): Promise<number>;
 
   readonly dim: number;
   /** Live vectors. */
@@ -259,19 +272,71 @@ export type ChunkWriter = (chunkSize: number) => {
   end?(): void;
 };
 
+/** A save that committed, as watch() reports it. */
+export interface SavedCopy {
+  dbName: string;
+  name: string;
+  generation: number;
+  /** The saving IdbStore's `source` (a WorkerIndex's `source` for its saves); undefined from older versions. */
+  source?: string;
+}
+
 /** Saved indexes in one IndexedDB database: atomic saves in chunks, streamed on load. */
 export class IdbStore {
-  constructor(options?: { indexedDB?: IDBFactory; dbName?: string });
+  constructor(options?: { indexedDB?: IDBFactory; dbName?: string; source?: string });
   readonly dbName: string;
-  put(name: string, bytes: Uint8Array | ChunkWriter, options?: ProgressOptions & { chunkSize?: number }): Promise<void>;
-  /** The bytes, or with onChunk each chunk handed over in order as read (then true); null when absent. */
-  get(name: string, options?: ProgressOptions & { onChunk?: (chunk: Uint8Array) => void }): Promise<Uint8Array | true | null>;
+  /** Sent with this store's saves (SavedCopy.source); random unless given. */
+  readonly source: string;
+  /**
+   * Writes `name` if the copy there is generation `expectGeneration` (undefined: if there is none), or in any
+   * case with `overwrite`; else rejects with 'conflict', writing nothing. Resolves to the new generation
+   * (above the copy's and every generation this database gave before, removes included).
+   */
+  put(name: string, bytes: Uint8Array | ChunkWriter, options?: ProgressOptions & {
+    chunkSize?: number;
+    /** A function is called inside the transaction, once the saves before it have committed. */
+    expectGeneration?: number | (() => number | undefined);
+    overwrite?: boolean;
+  }): Promise<number>;
+  /**
+   * The bytes, or with onChunk each chunk handed over in order as read (then true); null when absent.
+   * onGeneration gets the copy's generation before the first chunk.
+   */
+  get(name: string, options?: ProgressOptions & { onChunk?: (chunk: Uint8Array) => void; onGeneration?: (generation: number) => void }): Promise<Uint8Array | true | null>;
   list(): Promise<string[]>;
   delete(name: string): Promise<boolean>;
+  /**
+   * Calls `callback` after each save to this database (dbName) that commits through another IdbStore object:
+   * another tab's, a worker's (WorkerIndex), or another openStore() of this page. Saves through this object are
+   * not reported. Uses BroadcastChannel 'pocketvec:<dbName>' (without one, never calls). Returns the
+   * function that stops it; in Node an open watch does not keep the process alive. A callback's throw goes to
+   * reportError. Removes are not reported.
+   */
+  watch(callback: (save: SavedCopy) => void): () => void;
 }
+
+/** navigator.storage for this origin. */
+export interface StorageInfo {
+  /** false where there is no navigator.storage (Node; WebKitGTK's default): then the rest is unknown. */
+  supported: boolean;
+  /** Whether the browser keeps this origin's data under storage pressure (false when unknown). */
+  persisted: boolean;
+  /** Bytes this origin uses and may use, from navigator.storage.estimate(). */
+  usage: number | undefined;
+  quota: number | undefined;
+}
+
+/**
+ * Asks the browser to keep this origin's storage (navigator.storage.persist(); Firefox may ask the user) and
+ * resolves to storageInfo(). Never rejects for a missing API ({ supported: false }); 'io_error' when a call fails (estimate() excepted:
+ * usage/quota undefined). In a worker there is no persist(): it asks nothing.
+ */
+export function persist(): Promise<StorageInfo>;
+/** As persist(), asking for nothing (navigator.storage.persisted()). */
+export function storageInfo(): Promise<StorageInfo>;
 
 /**
  * A store over `indexedDB` (default globalThis.indexedDB) and database `dbName` (default 'pocketvec').
  * Without options, the shared default store.
  */
-export function openStore(options?: { indexedDB?: IDBFactory; dbName?: string }): IdbStore;
+export function openStore(options?: { indexedDB?: IDBFactory; dbName?: string; source?: string }): IdbStore;

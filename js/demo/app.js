@@ -350,8 +350,12 @@ async function searchIndex(mode, queryId) {
   return { hits, firstMs, meanMs, repeats: SEARCH_REPEATS };
 }
 
-/** Saves the indexes (or only `modes`, when nothing else changed) to IndexedDB, each atomically, from their workers. */
-async function save(modes) {
+/**
+ * Saves the indexes (or only `modes`, when nothing else changed) to IndexedDB, each atomically, from their workers.
+ * `overwrite` right after a build: the new index replaces whatever copy is there. Otherwise a copy another tab
+ * saved since this one loaded or saved is a 'conflict' (shown; nothing is written).
+ */
+async function save(modes, overwrite = false) {
   if (state.kind !== 'fashion') return;
   setState('saving');
   const before = $('status').textContent;
@@ -359,7 +363,7 @@ async function save(modes) {
   const times = {};
   for (const mode of state.dirty || !modes ? [...indexes.keys()] : modes) {
     const start = performance.now();
-    await indexes.get(mode).save(savedName(mode), { onProgress: (p) => progress(p.fraction, `saving ${MODE_NAMES[mode]}…`) });
+    await indexes.get(mode).save(savedName(mode), { overwrite, onProgress: (p) => progress(p.fraction, `saving ${MODE_NAMES[mode]}…`) });
     times[mode] = performance.now() - start;
   }
   state.saved = [...new Set([...state.saved, ...Object.keys(times)])];
@@ -406,7 +410,7 @@ async function switchMode(sq8) {
   if (!state.built.has(mode)) {
     try {
       await build(mode);
-      if (state.kind === 'fashion') await save([mode]);
+      if (state.kind === 'fashion') await save([mode], true);
     } catch (err) {
       showError(err.message);
       $('sq8').checked = state.mode === 'sq8';
@@ -503,7 +507,7 @@ async function buildAndSave() {
   try {
     await build('f32');
     state.mode = 'f32';
-    await save();
+    await save(undefined, true);
     setState('ready');
   } catch (err) {
     showError(err.message);

@@ -1,8 +1,9 @@
 // errors.js — the one error type the package throws.
 //
 // `code` is the C++ errc name (include/pocketvec/error.hpp), so a JS caller can switch on the same
-// words the C++ docs use. Two codes exist only in JS: 'disposed' (a method called after dispose())
-// and 'internal_error' (a C++ exception that is not a pocketvec::error: a pocketvec bug).
+// words the C++ docs use. Codes only in JS: 'disposed' (a method called after dispose()), 'aborted'
+// (progress.js), 'internal_error' (a C++ exception that is not a pocketvec::error: a pocketvec bug),
+// 'quota_exceeded' and 'conflict' (an IndexedDB save over the quota / over another tab's copy, idb.js).
 
 /** errc names by numeric value; never reorder (the values are stable in C++). */
 const ERRC_NAMES = [

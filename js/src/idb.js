@@ -3,19 +3,32 @@
 // Layout: one database (default 'pocketvec', version 1), two object stores:
 //   manifests  keyPath 'name': { name, generation, byteLength, chunkSize, chunkCount, savedAt } (older
 //              saves also hold checksums[], CRC-32s no longer read)
-//   chunks     keys [name, generation, i]: Uint8Array of chunkSize bytes (the last may be shorter)
+//   chunks     keys [name, generation, i]: Uint8Array of chunkSize bytes (the last may be shorter);
+//              key '': the database's last generation (COUNTER)
 // A save puts the chunks of a new generation (from a writer: Index's is the WASM serializer), the
 // manifest naming it and the deletes of the old one in ONE readwrite transaction and resolves on its
-// `complete`: all of it happens or none does. A load reads manifest and chunks in one readonly
-// transaction and hands each chunk on in order once it exists and has its size; the C++ parser's
-// CRC-32C catches damaged or reordered chunks. The store never parses bytes.
+// `complete`: all of it happens or none does. It first reads the manifest in that transaction and
+// aborts with 'conflict' when the copy there is not the generation the caller expects: readwrite
+// transactions on the same stores run one at a time, across tabs too, so no lock is needed. Every save
+// and remove bumps the database's counter in its transaction; a new generation is above the counter
+// and the copy it replaces, so no name ever gets a generation another tab may still remember. Once
+// committed, a save is posted on the BroadcastChannel 'pocketvec:<dbName>' (watch()). A load reads
+// manifest and chunks in one readonly transaction and hands each chunk on in order once it exists and
+// has its size; the C++ parser's CRC-32C catches damaged or reordered chunks. The store never parses
+// bytes.
 // `indexedDB` is injectable (openStore({ indexedDB })): Node tests use fake-indexeddb.
 import { PocketvecError } from './errors.js';
-import { abortedError, reporter, throwIfAborted } from './progress.js';
+import { abortedError, reporter, settled, throwIfAborted } from './progress.js';
 
 const DB_VERSION = 1;
 const MANIFESTS = 'manifests';
 const CHUNKS = 'chunks';
+// The database's last generation, in CHUNKS under key '' (no chunk key is a string; older versions never
+// read it). Without one (a new or older database) it starts from the clock, ms x 1024.
+const COUNTER = '';
+const safe = Number.isSafeInteger;
+/** The generation after `counter` (a request's result) and `old` (a manifest), never one either had. */
+const nextGeneration = (counter, old) => Math.max(safe(counter) ? counter : Date.now() * 1024, safe(old?.generation) ? old.generation : 0) + 1;
 /** 1 MiB: small enough for any backend's single-value limits, large enough to keep request count low. */
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
 
@@ -23,8 +36,9 @@ export const DEFAULT_CHUNK_SIZE = 1 << 20;
 function done(target) {
   return new Promise((resolve, reject) => {
     if ('oncomplete' in target) {
+      // Not onerror: a request's error bubbles here before the abort has undone anything.
       target.oncomplete = () => resolve();
-      target.onabort = target.onerror = () => reject(target.error ?? abortError());
+      target.onabort = () => reject(target.error ?? abortError());
     } else {
       target.onsuccess = () => resolve(target.result);
       target.onerror = () => reject(target.error);
@@ -39,7 +53,7 @@ function abortError() {
 }
 
 function describe(err) {
-  return err && err.name ? `${err.name}: ${err.message}` : String(err);
+  return err && err.name ? `${err.name}${err.message ? `: ${err.message}` : ''}` : String(err);
 }
 
 function checkName(name) {
@@ -56,17 +70,26 @@ export class IdbStore {
   #factory;
   #dbName;
   #db = null; // Promise<IDBDatabase> | null; reset when the connection closes
+  #bc = null; // the BroadcastChannel of watch(), while one listens; saves post on it, so not to themselves
+  #watchers = 0;
+  #source;
 
   /**
-   * @param {{ indexedDB?: IDBFactory, dbName?: string }} [options]
+   * @param {{ indexedDB?: IDBFactory, dbName?: string, source?: string }} [options]
    */
-  constructor({ indexedDB, dbName = 'pocketvec' } = {}) {
+  constructor({ indexedDB, dbName = 'pocketvec', source = newSource() } = {}) {
     this.#factory = indexedDB;
     this.#dbName = dbName;
+    this.#source = String(source);
   }
 
   get dbName() {
     return this.#dbName;
+  }
+
+  /** Sent with this store's saves (watch() reports it): tells a WorkerIndex's, or any one store's, apart. */
+  get source() {
+    return this.#source;
   }
 
   #open() {
@@ -96,9 +119,17 @@ export class IdbStore {
     return this.#db;
   }
 
-  /** Stores `bytes` (Uint8Array or ChunkWriter, index.d.ts) under `name`, atomically replacing any older copy. */
-  async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal } = {}) {
+  /**
+   * Stores `bytes` (Uint8Array or ChunkWriter, index.d.ts) under `name`, atomically replacing the copy
+   * there if it is generation `expectGeneration` (undefined: there must be none; a function is asked
+   * inside the transaction), or any with `overwrite`; else 'conflict'. Resolves to the new generation.
+   */
+  async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false } = {}) {
     checkName(name);
+    if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !safe(expectGeneration)) {
+      throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
+    }
+    if (typeof overwrite !== 'boolean') throw new PocketvecError('invalid_argument', `overwrite must be a boolean, got ${typeof overwrite}`);
     const writer = typeof bytes === 'function' ? bytes : bytes instanceof Uint8Array && ((size) => {
       let at = 0;
       // Copies: structured clone of a subarray would clone its whole underlying buffer.
@@ -109,9 +140,12 @@ export class IdbStore {
     throwIfAborted(signal);
     const db = await this.#open();
     let failure = null;
+    let requestError = null; // the first failed request's error: some engines' tx.error says less
     let stop = null;
     let length = 0;
+    let generation;
     let report = () => {};
+    const onError = (e) => { requestError ??= e.target.error; };
     try {
       throwIfAborted(signal);
       const tx = db.transaction([MANIFESTS, CHUNKS], 'readwrite');
@@ -120,12 +154,20 @@ export class IdbStore {
       stop = abortOn(signal, tx);
       const manifests = tx.objectStore(MANIFESTS);
       const chunkStore = tx.objectStore(CHUNKS);
+      const counter = chunkStore.get(COUNTER);
       const get = manifests.get(name);
       get.onsuccess = () => {
         let source;
         try {
           const old = get.result;
-          const generation = old ? old.generation + 1 : 1;
+          const expected = typeof expectGeneration === 'function' ? expectGeneration() : expectGeneration;
+          if (old && !overwrite && old.generation !== expected) {
+            throw new PocketvecError('conflict', `"${name}" in IndexedDB "${this.#dbName}" is generation ${old.generation}, ` +
+              `saved by another index or tab since this one ${expected === undefined ? 'was made' : `had generation ${expected}`}; ` +
+              'nothing was written; pass { overwrite: true } to replace it');
+          }
+          generation = nextGeneration(counter.result, old);
+          chunkStore.put(generation, COUNTER).onerror = onError;
           source = writer(chunkSize);
           length = source.length;
           report = reporter(onProgress, length);
@@ -135,13 +177,15 @@ export class IdbStore {
           for (let i = 0; i < chunkCount; i++) {
             const chunk = source.next();
             const req = chunkStore.put(chunk, [name, generation, i]);
+            req.onerror = onError; // no preventDefault: the error aborts the transaction
             // The last report waits for the transaction's complete.
             if (onProgress) req.onsuccess = () => { written += chunk.length; if (written < length) report(written); };
           }
-          manifests.put({ name, generation, byteLength: length, chunkSize, chunkCount, savedAt: Date.now() });
-          if (old) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
+          manifests.put({ name, generation, byteLength: length, chunkSize, chunkCount, savedAt: Date.now() }).onerror = onError;
+          // (Not under a generation that is no key: IndexedDB would throw. Such chunks stay, unreachable.)
+          if (safe(old?.generation)) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
         } catch (err) {
-          // A synchronous throw (the writer, DataCloneError, some engines' QuotaExceededError): undo it all.
+          // A synchronous throw (a conflict, the writer, DataCloneError, some engines' QuotaExceededError): undo it all.
           try {
             tx.abort();
             failure = err;
@@ -155,21 +199,54 @@ export class IdbStore {
       await finished;
     } catch (err) {
       if (signal?.aborted) throw abortedError(signal);
-      const cause = failure ?? err;
+      const cause = failure ?? requestError ?? err;
       if (cause instanceof PocketvecError) throw cause;
-      throw new PocketvecError('io_error',
-        `saving "${name}" to IndexedDB failed (${describe(cause)}); the previously saved copy, if any, is unchanged`, { cause });
+      const quota = [cause, err].find((e) => e?.name === 'QuotaExceededError');
+      throw new PocketvecError(quota ? 'quota_exceeded' : 'io_error', `saving "${name}" to IndexedDB failed (${
+        quota ? 'over the storage quota: ' : ''}${describe(quota ?? cause)}); the previously saved copy, if any, is unchanged`, { cause: quota ?? cause });
     } finally {
       stop?.();
     }
-    report(length, true);
+    try {
+      const bc = this.#bc ?? new BroadcastChannel(`pocketvec:${this.#dbName}`);
+      bc.postMessage({ dbName: this.#dbName, name, generation, source: this.#source });
+      if (bc !== this.#bc) bc.close();
+    } catch { /* no BroadcastChannel here: nobody to tell */ }
+    settled(report, length, true); // (committed: a throw from it cannot undo the save)
+    return generation;
+  }
+
+  /**
+   * Calls `callback({ dbName, name, generation })` after each save to this database made elsewhere:
+   * another tab, worker or IdbStore object (not this one). Returns the function that stops it.
+   */
+  watch(callback) {
+    if (typeof callback !== 'function') throw new PocketvecError('invalid_argument', `watch() needs a function, got ${typeof callback}`);
+    if (typeof BroadcastChannel !== 'function') return () => {};
+    if (!this.#bc) (this.#bc = new BroadcastChannel(`pocketvec:${this.#dbName}`)).unref?.(); // (Node: not keeping it alive)
+    const bc = this.#bc;
+    const listener = ({ data }) => {
+      if (typeof data?.name === 'string' && safe(data.generation)) settled(callback, { dbName: this.#dbName, name: data.name, generation: data.generation, source: data.source });
+    };
+    bc.addEventListener('message', listener);
+    this.#watchers++;
+    let on = true;
+    return () => {
+      if (!on) return;
+      on = false;
+      bc.removeEventListener('message', listener);
+      if (--this.#watchers === 0) {
+        bc.close();
+        this.#bc = null;
+      }
+    };
   }
 
   /**
    * The bytes saved under `name` (null: none); with onChunk, each chunk goes to it in order and the
    * result is true (a throw from it aborts the read). 'corrupt_data' for a missing or short chunk.
    */
-  async get(name, { onProgress, signal, onChunk } = {}) {
+  async get(name, { onProgress, signal, onChunk, onGeneration } = {}) {
     checkName(name);
     throwIfAborted(signal);
     const db = await this.#open();
@@ -190,6 +267,7 @@ export class IdbStore {
         manifest = get.result;
         if (!manifest || !validManifest(manifest)) return;
         const { byteLength, chunkSize, chunkCount } = manifest;
+        onGeneration?.(manifest.generation);
         report = reporter(onProgress, byteLength);
         report(0, true);
         if (!onChunk) out = new Uint8Array(byteLength);
@@ -226,7 +304,7 @@ export class IdbStore {
     throwIfAborted(signal);
     if (manifest === undefined) return null;
     if (!validManifest(manifest)) throw corrupt(name, 'its manifest is malformed');
-    report?.(manifest.byteLength, true);
+    if (report) settled(report, manifest.byteLength, true);
     return out ?? true;
   }
 
@@ -256,13 +334,16 @@ export class IdbStore {
       const finished = done(tx);
       const manifests = tx.objectStore(MANIFESTS);
       const chunkStore = tx.objectStore(CHUNKS);
+      const counter = chunkStore.get(COUNTER);
       const get = manifests.get(name);
       get.onsuccess = () => {
         const old = get.result;
         if (!old) return;
         existed = true;
         manifests.delete(name);
-        const count = Number.isInteger(old.chunkCount) ? old.chunkCount : 0;
+        // A save after this one gets a generation above the removed copy's, whichever tab remembers it.
+        chunkStore.put(nextGeneration(counter.result, old), COUNTER);
+        const count = safe(old.generation) && Number.isInteger(old.chunkCount) ? old.chunkCount : 0;
         for (let i = 0; i < count; i++) chunkStore.delete([name, old.generation, i]);
       };
       await finished;
@@ -287,6 +368,27 @@ function validManifest(m) {
     Number.isSafeInteger(m.chunkSize) && m.chunkSize > 0 && m.chunkCount === count &&
     (m.checksums === undefined || (Array.isArray(m.checksums) && m.checksums.length === count));
 }
+
+/** navigator.storage's answers; where there is none, { supported: false } and nothing else known. */
+async function storage(request) {
+  try {
+    const s = globalThis.navigator?.storage;
+    if (!s) return { supported: false, persisted: false, usage: undefined, quota: undefined };
+    const persisted = (await (request && s.persist ? s.persist() : s.persisted?.())) === true;
+    // (A grant stands even if estimate() fails: usage and quota are then unknown.)
+    const { usage, quota } = (await Promise.resolve().then(() => s.estimate?.()).catch(() => {})) ?? {};
+    return { supported: true, persisted, usage, quota };
+  } catch (err) {
+    throw new PocketvecError('io_error', `navigator.storage failed (${describe(err)})`, { cause: err });
+  }
+}
+
+/** Asks the browser to keep this origin's storage (navigator.storage.persist()); resolves to storageInfo(). */
+export const persist = () => storage(true);
+/** { supported, persisted, usage, quota } of this origin's storage, asking nothing. */
+export const storageInfo = () => storage(false);
+
+export const newSource = () => Math.random().toString(36).slice(2);
 
 let defaultStore = null;
 

@@ -120,8 +120,15 @@ export function defineIndex(loadModule) {
     #module; // the Emscripten module, for HEAPF32
     #dim; // fixed for the life of an index
     #queryIndex; // float index of the adapter's query buffer in HEAPF32
+    #generations = new Map(); // dbName -> name -> generation last loaded or saved (save()'s conflict check)
 
     /** Use Index.create(), Index.fromBytes() or Index.load(). */
+    /** Remembers `generation` of the copy `name` in `store` (names are any value here: put() checks them). */
+    #remember(store, name, generation) {
+      const names = this.#generations.get(store.dbName) ?? new Map();
+      this.#generations.set(store.dbName, names.set(name, generation));
+    }
+
     constructor(token, handle, module) {
       if (token !== INTERNAL) throw new TypeError('use Index.create(), Index.fromBytes() or Index.load()');
       this.#h = handle;
@@ -175,9 +182,10 @@ export function defineIndex(loadModule) {
      */
     static async load(name, { store = openStore(), onProgress, signal } = {}) {
       progressOptions(onProgress, signal);
-      return newHandle(async (h) => {
+      let generation;
+      const index = await newHandle(async (h) => {
         const found = await store.get(name, {
-          onProgress, signal, onChunk: (chunk) => {
+          onProgress, signal, onGeneration: (g) => { generation = g; }, onChunk: (chunk) => {
             const status = feed(h, chunk);
             if (status < 0) throw errorFromStatus(status, h.lastError());
           },
@@ -186,6 +194,8 @@ export function defineIndex(loadModule) {
         throwIfAborted(signal);
         return h.loadFinish();
       });
+      index?.#remember(store, name, generation);
+      return index;
     }
 
     /** Names of the indexes saved in IndexedDB, sorted. */
@@ -450,20 +460,25 @@ export function defineIndex(loadModule) {
     }
 
     /**
-     * Saves to IndexedDB under `name`, atomically replacing any previous copy: the index as it is once
-     * the transaction starts, a chunk at a time in one synchronous run.
+     * Saves to IndexedDB under `name`, atomically: the index as it is once the transaction starts, a
+     * chunk at a time in one synchronous run. 'conflict' when a copy is there that this index did not
+     * load or save last (another tab's), unless `overwrite`. Resolves to the new generation.
      * @param {string} name
-     * @param {{ store?: import('./idb.js').IdbStore, chunkSize?: number }} [options]
+     * @param {{ store?: import('./idb.js').IdbStore, chunkSize?: number, overwrite?: boolean }} [options]
      */
-    async save(name, { store = openStore(), chunkSize, onProgress, signal } = {}) {
+    async save(name, { store = openStore(), chunkSize, onProgress, signal, overwrite } = {}) {
       progressOptions(onProgress, signal);
       throwIfAborted(signal);
       const h = this.#handle();
-      await store.put(name, (size) => ({
+      // expectGeneration is asked in the transaction: after an earlier save of this index has committed
+      // (and been remembered), so overlapping saves of one index do not conflict with each other.
+      const generation = await store.put(name, (size) => ({
         length: this.#check(h.saveBegin(size)),
         next: () => (this.#check(h.saveNext()), h.chunk().slice()),
         end: () => this.#h && h.saveEnd(),
-      }), { chunkSize, onProgress, signal });
+      }), { chunkSize, onProgress, signal, overwrite, expectGeneration: () => this.#generations.get(store.dbName)?.get(name) });
+      this.#remember(store, name, generation);
+      return generation;
     }
 
     get dim() { return this.#handle().dim(); }

@@ -1,5 +1,5 @@
 // The browser test page: exposes steps the Playwright driver (run.mjs) calls with page.evaluate().
-import { Index, PocketvecError, openStore } from '../../src/browser.js';
+import { Index, PocketvecError, openStore, persist, storageInfo } from '../../src/browser.js';
 import { WorkerIndex } from '../../src/worker-browser.js';
 import { cases } from '../parity/cases.js';
 
@@ -170,7 +170,7 @@ window.steps = {
     index.insertBatch(vectors(3000, 7));
     const restore = sabotagePut(3, how);
     try {
-      await index.save(name, { chunkSize: 16384 });
+      await index.save(name, { chunkSize: 16384, overwrite: true });
       return 'saved (unexpected)';
     } catch (err) {
       return err instanceof PocketvecError ? `${err.code}: ${err.message}` : `other error: ${err}`;
@@ -192,6 +192,95 @@ window.steps = {
   },
   async list() {
     return Index.list();
+  },
+  /** storageInfo() and persist() (which may wait for a prompt: 5 s at most); usage and quota by type. */
+  async storage() {
+    const shape = (i) => ({ ...i, usage: typeof i.usage, quota: typeof i.quota });
+    const info = shape(await storageInfo());
+    const persisted = await withTimeout(persist(), 5000, 'persist()').then(shape, () => 'no answer in 5 s');
+    return { hasStorage: typeof navigator.storage === 'object', info, persist: persisted };
+  },
+  /** Saves an index of n vectors under `name` (overwrite); keeps its bytes to compare with. */
+  async saveSized(name, n) {
+    const index = await Index.create({ dim: DIM });
+    index.insertBatch(vectors(n, 11));
+    window.savedBytes = index.toBytes();
+    await index.save(name, { overwrite: true });
+    index.dispose();
+    return { bytes: window.savedBytes.length, ...(await storageInfo()) };
+  },
+  /** A save of n vectors over `name` that should fail: its error, and the errors its requests reported. */
+  async failingSave(name, n) {
+    const index = await Index.create({ dim: DIM });
+    index.insertBatch(vectors(n, 12));
+    const requestErrors = [];
+    const put = IDBObjectStore.prototype.put;
+    IDBObjectStore.prototype.put = function spy(...args) {
+      const req = put.apply(this, args);
+      req.addEventListener('error', () => requestErrors.push(req.error?.name));
+      return req;
+    };
+    try {
+      await index.save(name, { overwrite: true });
+      return { saved: index.toBytes().length };
+    } catch (err) {
+      return { code: err.code, message: err.message, cause: `${err.cause?.constructor?.name} ${err.cause?.name}`, requestErrors };
+    } finally {
+      IDBObjectStore.prototype.put = put;
+      index.dispose();
+    }
+  },
+  /** Whether `name` loads with the bytes saveSized() saved. */
+  async loadsSaved(name) {
+    const bytes = (await Index.load(name)).toBytes();
+    return bytes.length === window.savedBytes.length && bytes.every((b, i) => b === window.savedBytes[i]);
+  },
+  // Two tabs: each page (or frame) keeps one index (`tab`) and one watch on the default store.
+  async tabCreate(name) {
+    window.tab = await Index.create({ dim: DIM });
+    window.tab.insertBatch(vectors(100, 13));
+    return window.tab.save(name);
+  },
+  async tabLoad(name) {
+    window.tab = await Index.load(name);
+    return window.tab.size;
+  },
+  tabWatch() {
+    window.heard = [];
+    window.stopWatch?.();
+    window.stopWatch = openStore().watch((m) => window.heard.push(m));
+  },
+  tabHeard() {
+    return window.heard;
+  },
+  tabSource() {
+    return openStore().source;
+  },
+  async tabSave(name, overwrite = false) {
+    window.tab.insert(vectors(1, window.tab.size)); // a change, so the copies differ
+    try {
+      return { generation: await window.tab.save(name, { overwrite }) };
+    } catch (err) {
+      return { code: err.code, message: err.message };
+    }
+  },
+  async tabSize(name) {
+    return (await Index.load(name)).size;
+  },
+  /** A same-origin frame of this page: a second "tab" (own realm, module instances, channels). */
+  openFrame() {
+    const frame = document.createElement('iframe');
+    frame.id = 'tab2';
+    frame.src = 'page.html?frame';
+    document.body.append(frame);
+    return withTimeout(new Promise((resolve) => {
+      const poll = () => (frame.contentWindow?.ready === true ? resolve(true) : setTimeout(poll, 50));
+      poll();
+    }), 20000, 'the frame');
+  },
+  closeFrame() {
+    document.getElementById('tab2')?.contentWindow.stopWatch?.();
+    document.getElementById('tab2')?.remove();
   },
   async inWorker(seed) {
     const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });

@@ -231,6 +231,34 @@ export const cases = [
     return { saveAbort: outcome };
   }],
 
+  ['two indexes saving one name: conflict unless loaded from it or overwrite, and the copy is untouched', async (api) => {
+    if (!api.idb) return { skipped: 'no IndexedDB here' };
+    const name = `parity-conflict-${api.kind}`;
+    const { index: a } = await filled(api, { n: 50, dim: 8 });
+    const { index: b } = await filled(api, { n: 60, dim: 8, seed: 2 });
+    const g1 = await a.save(name, api.storeOptions);
+    check.ok(Number.isSafeInteger(g1), `save resolves to the generation, got ${g1}`);
+    const err = await check.rejects(() => b.save(name, api.storeOptions), 'conflict', 'a save over a copy this index never had');
+    check.ok(err.message.includes(`generation ${g1}`) && err.message.includes('overwrite: true'), err.message);
+    const first = await api.load(name, api.storeOptions);
+    check.equal(await first.size, 50, 'the conflicting save wrote nothing');
+    await check.rejects(() => b.save(name, { ...api.storeOptions, overwrite: 'yes' }), 'invalid_argument');
+    check.equal(await b.save(name, { ...api.storeOptions, overwrite: true }), g1 + 1, 'overwrite');
+    await check.rejects(() => a.save(name, api.storeOptions), 'conflict', 'a save over a newer copy');
+    await check.rejects(() => first.save(name, api.storeOptions), 'conflict', 'the index loaded before, after the overwrite');
+    const second = await api.load(name, api.storeOptions);
+    await second.insert(new Float32Array(8).fill(0.25));
+    check.equal(await second.save(name, api.storeOptions), g1 + 2, 'the index loaded from the copy saves over it');
+    check.equal(await second.save(name, api.storeOptions), g1 + 3, 'and again');
+    const overlapping = await Promise.all([second.save(name, api.storeOptions), second.save(name, api.storeOptions)]);
+    check.deepEqual(overlapping, [g1 + 4, g1 + 5], 'saves of one index, not awaited in between, do not conflict');
+    check.equal(await (await api.load(name, api.storeOptions)).size, 61);
+    check.equal(await api.remove(name), true);
+    check.ok(await a.save(name, api.storeOptions) > g1 + 5, 'after a remove, any index saves; the generation is not reused');
+    check.equal(await api.remove(name), true);
+    for (const i of [a, b, first, second]) await i.dispose();
+  }],
+
   ['after dispose every call fails with disposed', async (api) => {
     const { index } = await filled(api, { n: 20 });
     await index.dispose();

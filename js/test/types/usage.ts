@@ -1,7 +1,7 @@
 // Type-level test of index.d.ts: compiled by `tsc -p test/types` (test/types.test.js), never run.
 // Lines marked @ts-expect-error must stay errors: they are the API misuses the types must reject.
-import { Index, PocketvecError, openStore, IdbStore } from 'pocketvec';
-import type { ErrorCode, IndexOptions, MemoryReport, Metric, SearchHit, Sq8Stats } from 'pocketvec';
+import { Index, PocketvecError, openStore, IdbStore, persist, storageInfo } from 'pocketvec';
+import type { ErrorCode, IndexOptions, MemoryReport, Metric, SavedCopy, SearchHit, Sq8Stats, StorageInfo } from 'pocketvec';
 
 async function main(): Promise<void> {
   const options: IndexOptions = { dim: 768, metric: 'cosine', quantization: 'sq8', m: 16, efConstruction: 200, seed: 42 };
@@ -30,6 +30,19 @@ async function main(): Promise<void> {
   const removed: boolean = await Index.remove('notes');
   const store: IdbStore = openStore({ indexedDB, dbName: 'test' });
   await index.save('notes', { store, chunkSize: 1024 });
+  const generation: number = await index.save('notes', { store, overwrite: true });
+  const next: number = await store.put('raw', new Uint8Array(3), { expectGeneration: generation, overwrite: false });
+  await store.get('raw', { onGeneration: (g: number) => void g });
+  const stop: () => void = store.watch((s: SavedCopy) => void [s.dbName, s.name, s.generation]);
+  stop();
+  const info: StorageInfo = await persist();
+  const quota: number | undefined = (await storageInfo()).quota;
+  const kept: boolean = info.persisted && info.supported;
+  const conflict: ErrorCode = 'conflict';
+  const full: ErrorCode = 'quota_exceeded';
+  void [next, quota, kept, conflict, full];
+  // @ts-expect-error overwrite is a boolean
+  await index.save('notes', { overwrite: 'yes' });
   await Index.load('notes', { store });
   const has: boolean = index.has(3);
   const vector: Float32Array = index.get(3);
@@ -82,6 +95,8 @@ async function workerUsage(): Promise<void> {
   const dim: number = w.dim;
   await w.compact({ onProgress: (p) => void p.fraction });
   await w.save('notes', { dbName: 'db', onProgress: () => {} });
+  const saved: number = await w.save('notes', { dbName: 'db', overwrite: true });
+  void saved;
   const loaded: WorkerIndex | null = await WorkerIndex.load('notes', { signal: controller.signal });
   // @ts-expect-error: the worker API is async
   const wrong: number = w.size;

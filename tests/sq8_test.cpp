@@ -70,6 +70,29 @@ void check_asymmetric_matches_decode() {
   }
 }
 
+/// Trained SQ8 parts as a file would hold them: ranges, rows of `codes` and, when given, norm terms.
+pv::sq8_parts trained_parts(std::vector<float> lo, std::vector<float> step, const std::vector<std::uint8_t>& codes,
+                            const std::vector<float>& terms = {}) {
+  pv::sq8_parts parts;
+  parts.dim = lo.size();
+  parts.trained = true;
+  parts.lo = std::move(lo);
+  parts.step = std::move(step);
+  parts.codes = pv::row_blocks<std::uint8_t>(parts.dim);
+  parts.codes.append_rows(codes.data(), codes.size() / parts.dim);
+  if (!terms.empty()) {
+    parts.norms = pv::row_blocks<float>(1);
+    parts.norms.append_rows(terms.data(), terms.size());
+  }
+  return parts;
+}
+
+/// The errc from_parts throws for `parts` (errc{}: it takes them).
+template <pv::metric M>
+pv::errc parts_code(const pv::sq8_parts& parts) {
+  return pvtest::code_of([&] { pv::sq8_store<M>::from_parts(parts); });
+}
+
 }  // namespace
 
 TEST_CASE("sq8: round trip error is at most half a step per dimension", "[sq8]") {
@@ -201,16 +224,10 @@ TEST_CASE("sq8: extreme magnitudes: huge vectors refused past float range, huge 
   SECTION("weights that overflow a float (ranges from a file) take the double path") {
     // A loaded file may hold any finite range; q_i·step_i = 1e19·1e35 overflows a float. The fuzzer
     // found a NaN -> int conversion here once.
-    pv::sq8_parts parts;
-    parts.dim = 8;
-    parts.trained = true;
-    parts.lo.assign(8, -1.0e37f);
-    parts.step.assign(8, 1.0e35f);
     std::vector<std::uint8_t> codes(3 * 8);
     for (std::size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<std::uint8_t>(i * 37);
-    parts.codes = pv::row_blocks<std::uint8_t>(8);
-    parts.codes.append_rows(codes.data(), 3);
-    auto st = pv::sq8_store<pv::metric::ip>::from_parts(parts);
+    auto st = pv::sq8_store<pv::metric::ip>::from_parts(trained_parts(std::vector<float>(8, -1.0e37f),
+                                                                      std::vector<float>(8, 1.0e35f), codes));
     pv::sq8_store<pv::metric::ip>::query_type q;
     std::fill(v.begin(), v.end(), 1.0e19f);
     st.prepare(q, v.data());
@@ -219,15 +236,8 @@ TEST_CASE("sq8: extreme magnitudes: huge vectors refused past float range, huge 
   SECTION("cosine norm terms of rows whose squares pass float's range are held to the exact sum") {
     // Rows decoding to |x| ~ 1e20: a float sum of their squares overflows, the exact term is a plain
     // float (~1e-20). from_parts must take the exact term and refuse one that is 0.1 % off.
-    pv::sq8_parts parts;
-    parts.dim = 8;
-    parts.trained = true;
-    parts.lo.assign(8, -1.0e20f);
-    parts.step.assign(8, 1.0e18f);
     std::vector<std::uint8_t> codes(3 * 8);
     for (std::size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<std::uint8_t>(i * 37);
-    parts.codes = pv::row_blocks<std::uint8_t>(8);
-    parts.codes.append_rows(codes.data(), 3);
     std::vector<float> terms(3);
     for (std::size_t r = 0; r < 3; ++r) {
       double n2 = 0;
@@ -238,17 +248,11 @@ TEST_CASE("sq8: extreme magnitudes: huge vectors refused past float range, huge 
       terms[r] = static_cast<float>(1.0 / std::sqrt(n2));
       REQUIRE(terms[r] > 1e-21f);
     }
-    auto with_terms = [&](const std::vector<float>& t) {
-      pv::sq8_parts p = parts;
-      p.norms = pv::row_blocks<float>(1);
-      p.norms.append_rows(t.data(), t.size());
-      return p;
-    };
-    CHECK_NOTHROW(pv::sq8_store<pv::metric::cosine>::from_parts(with_terms(terms)));
+    const std::vector<float> lo(8, -1.0e20f), step(8, 1.0e18f);
+    CHECK(parts_code<pv::metric::cosine>(trained_parts(lo, step, codes, terms)) == pv::errc{});
     auto off = terms;
     off[1] *= 1.001f;
-    CHECK(pvtest::code_of([&] { pv::sq8_store<pv::metric::cosine>::from_parts(with_terms(off)); }) ==
-          pv::errc::corrupt_data);
+    CHECK(parts_code<pv::metric::cosine>(trained_parts(lo, step, codes, off)) == pv::errc::corrupt_data);
   }
   SECTION("l2 norm terms: the float sum that accepts most of them never widens the 1e-5 tolerance") {
     // One row: 16 components of exactly 1, the rest exactly 2^-12, whose squares (2^-24) vanish when
@@ -256,24 +260,15 @@ TEST_CASE("sq8: extreme magnitudes: huge vectors refused past float range, huge 
     // out 16. Stored terms off from the exact one by more than 1e-5 must be refused whatever the
     // float sum says, and the exact term taken.
     for (const std::size_t dim : {std::size_t{768}, std::size_t{4096}}) {
-      pv::sq8_parts parts;
-      parts.dim = dim;
-      parts.trained = true;
-      parts.lo.assign(dim, 0.0f);
-      parts.step.assign(dim, 0x1p-12f);
+      std::vector<float> step(dim, 0x1p-12f);
       std::vector<std::uint8_t> codes(dim, 1);
       for (std::size_t i = 0; i < 16; ++i) {
-        parts.step[i] = 1.0f / 128;
+        step[i] = 1.0f / 128;
         codes[i] = 128;
       }
-      parts.codes = pv::row_blocks<std::uint8_t>(dim);
-      parts.codes.append_rows(codes.data(), 1);
       const double exact = 16.0 + static_cast<double>(dim - 16) * 0x1p-24;
       auto load = [&](float term) {
-        pv::sq8_parts p = parts;
-        p.norms = pv::row_blocks<float>(1);
-        p.norms.append_rows(&term, 1);
-        return pvtest::code_of([&] { pv::sq8_store<pv::metric::l2>::from_parts(p); });
+        return parts_code<pv::metric::l2>(trained_parts(std::vector<float>(dim, 0.0f), step, codes, {term}));
       };
       INFO("dim " << dim);
       CHECK(load(static_cast<float>(exact)) == pv::errc{});
@@ -286,19 +281,10 @@ TEST_CASE("sq8: extreme magnitudes: huge vectors refused past float range, huge 
     }
   }
   SECTION("an l2 term that overflows a float agrees only with +inf") {
-    pv::sq8_parts parts;
-    parts.dim = 8;
-    parts.trained = true;
-    parts.lo.assign(8, 0.0f);
-    parts.step.assign(8, 1e20f / 255);
     const std::vector<std::uint8_t> codes(8, 255);  // x = 1e20: x² overflows even the sum of one
-    parts.codes = pv::row_blocks<std::uint8_t>(8);
-    parts.codes.append_rows(codes.data(), 1);
     auto load = [&](float term) {
-      pv::sq8_parts p = parts;
-      p.norms = pv::row_blocks<float>(1);
-      p.norms.append_rows(&term, 1);
-      return pvtest::code_of([&] { pv::sq8_store<pv::metric::l2>::from_parts(p); });
+      return parts_code<pv::metric::l2>(
+          trained_parts(std::vector<float>(8, 0.0f), std::vector<float>(8, 1e20f / 255), codes, {term}));
     };
     CHECK(load(std::numeric_limits<float>::infinity()) == pv::errc{});
     CHECK(load(12345.0f) == pv::errc::corrupt_data);
@@ -306,15 +292,9 @@ TEST_CASE("sq8: extreme magnitudes: huge vectors refused past float range, huge 
   }
   SECTION("weights so tiny that 1/unit overflows a float take the double path") {
     // The fuzzer's second find: q_i·step_i ≈ 1e-40 makes the fixed-point scale 1/unit ≈ 1e45.
-    pv::sq8_parts parts;
-    parts.dim = 8;
-    parts.trained = true;
-    parts.lo.assign(8, 0.0f);
-    parts.step.assign(8, 1.0e-30f);
     const std::vector<std::uint8_t> codes(2 * 8, 200);
-    parts.codes = pv::row_blocks<std::uint8_t>(8);
-    parts.codes.append_rows(codes.data(), 2);
-    auto st = pv::sq8_store<pv::metric::ip>::from_parts(parts);
+    auto st = pv::sq8_store<pv::metric::ip>::from_parts(
+        trained_parts(std::vector<float>(8, 0.0f), std::vector<float>(8, 1.0e-30f), codes));
     pv::sq8_store<pv::metric::ip>::query_type q;
     std::fill(v.begin(), v.end(), 1.0e-10f);
     st.prepare(q, v.data());

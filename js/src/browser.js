@@ -6,3 +6,4 @@ import { loadModule } from './loader-browser.js';
 export const Index = /* @__PURE__ */ defineIndex(loadModule);
 export { PocketvecError } from './errors.js';
 export { IdbStore, openStore, persist, storageInfo } from './idb.js';
+export { openOpfsStore } from './opfs.js';

@@ -45,18 +45,44 @@ function abortError() {
     : new Error('The transaction was aborted');
 }
 
-function describe(err) {
+export function describe(err) {
   return err && err.name ? `${err.name}${err.message ? `: ${err.message}` : ''}` : String(err);
 }
 
-function checkName(name) {
+export function checkName(name) {
   if (typeof name !== 'string' || name.length === 0) {
     throw new PocketvecError('invalid_argument', `a saved index name must be a non-empty string, got ${typeof name === 'string' ? '""' : typeof name}`);
   }
 }
 
-function corrupt(name, what) {
+export function corrupt(name, what) {
   return new PocketvecError('corrupt_data', `saved index "${name}" is corrupt: ${what}`);
+}
+
+/** Checks put()'s arguments (shared with opfs.js); returns the writer of `bytes`. */
+export function putArgs(name, bytes, chunkSize, expectGeneration, overwrite) {
+  checkName(name);
+  if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !Number.isSafeInteger(expectGeneration)) {
+    throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
+  }
+  if (typeof overwrite !== 'boolean') throw new PocketvecError('invalid_argument', `overwrite must be a boolean, got ${typeof overwrite}`);
+  const writer = typeof bytes === 'function' ? bytes : bytes instanceof Uint8Array && ((size) => {
+    let at = 0;
+    // Copies: structured clone of a subarray would clone its whole underlying buffer.
+    return { length: bytes.length, next: () => bytes.slice(at, (at += size)) };
+  });
+  if (!writer) throw new PocketvecError('invalid_argument', 'bytes must be a Uint8Array');
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new PocketvecError('invalid_argument', `chunkSize must be a positive integer, got ${chunkSize}`);
+  return writer;
+}
+
+/** Throws 'conflict' when a copy is there (`found`, generation `g`) that is not expectGeneration's, unless overwrite. */
+export function checkGeneration(found, g, name, where, expectGeneration, overwrite) {
+  const expected = typeof expectGeneration === 'function' ? expectGeneration() : expectGeneration;
+  if (found && !overwrite && g !== expected) {
+    throw new PocketvecError('conflict', `"${name}" in ${where} is generation ${g}, saved by another index or tab since this one ${
+      expected === undefined ? 'was made' : `had generation ${expected}`}; nothing was written; pass { overwrite: true } to replace it`);
+  }
 }
 
 export class IdbStore {
@@ -111,18 +137,7 @@ export class IdbStore {
    * inside the transaction), or any with `overwrite`; else 'conflict'. Resolves to the new generation.
    */
   async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false } = {}) {
-    checkName(name);
-    if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !Number.isSafeInteger(expectGeneration)) {
-      throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
-    }
-    if (typeof overwrite !== 'boolean') throw new PocketvecError('invalid_argument', `overwrite must be a boolean, got ${typeof overwrite}`);
-    const writer = typeof bytes === 'function' ? bytes : bytes instanceof Uint8Array && ((size) => {
-      let at = 0;
-      // Copies: structured clone of a subarray would clone its whole underlying buffer.
-      return { length: bytes.length, next: () => bytes.slice(at, (at += size)) };
-    });
-    if (!writer) throw new PocketvecError('invalid_argument', 'bytes must be a Uint8Array');
-    if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new PocketvecError('invalid_argument', `chunkSize must be a positive integer, got ${chunkSize}`);
+    const writer = putArgs(name, bytes, chunkSize, expectGeneration, overwrite);
     throwIfAborted(signal);
     const db = await this.#open();
     let failure = null;
@@ -145,12 +160,7 @@ export class IdbStore {
         let source;
         try {
           const old = get.result;
-          const expected = typeof expectGeneration === 'function' ? expectGeneration() : expectGeneration;
-          if (old && !overwrite && old.generation !== expected) {
-            throw new PocketvecError('conflict', `"${name}" in IndexedDB "${this.#dbName}" is generation ${old.generation}, ` +
-              `saved by another index or tab since this one ${expected === undefined ? 'was made' : `had generation ${expected}`}; ` +
-              'nothing was written; pass { overwrite: true } to replace it');
-          }
+          checkGeneration(old, old?.generation, name, `IndexedDB "${this.#dbName}"`, expectGeneration, overwrite);
           // (A malformed manifest's generation, overwritten: start afresh.)
           generation = Number.isSafeInteger(old?.generation) ? old.generation + 1 : Date.now() * 1024;
           source = writer(chunkSize);

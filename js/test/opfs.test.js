@@ -1,0 +1,172 @@
+// The OPFS store (src/opfs.js) over an in-memory adapter: round trips, generations and conflicts,
+// list/delete, saves that fail midway (writer error, quota, abort) leaving the old copy, torn slots.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import { Index, PocketvecError, openOpfsStore } from 'pocketvec';
+import { randomVectors } from './helpers.js';
+
+const dim = 8;
+
+/** A directory in memory with FileSystemSyncAccessHandle-like handles; `files` is open for sabotage. */
+function memoryDir() {
+  const files = new Map();
+  const fs = {
+    files,
+    writes: 0,
+    failWrite: null, // (file, nth write) => an error to throw, or nothing
+    async open(f, create) {
+      if (!files.has(f)) {
+        if (!create) return null;
+        files.set(f, new Uint8Array(0));
+      }
+      let open = true;
+      const live = () => { if (!open) throw new Error(`${f}: handle closed`); };
+      return {
+        getSize: () => (live(), files.get(f).length),
+        truncate(n) { live(); files.set(f, files.get(f).slice(0, n)); },
+        read(buf, { at }) {
+          live();
+          const part = files.get(f).subarray(at, at + buf.length);
+          buf.set(part);
+          return part.length;
+        },
+        write(buf, { at }) {
+          live();
+          const err = fs.failWrite?.(f, ++fs.writes);
+          if (err) throw err;
+          const old = files.get(f);
+          const next = new Uint8Array(Math.max(old.length, at + buf.length));
+          next.set(old);
+          next.set(buf, at);
+          files.set(f, next);
+          return buf.length;
+        },
+        flush: live,
+        close() { open = false; },
+      };
+    },
+    async remove(f) { files.delete(f); },
+    async names() { return [...files.keys()]; },
+  };
+  return fs;
+}
+
+async function sampleIndex(seed, n = 300) {
+  const index = await Index.create({ dim, seed });
+  index.insertBatch(randomVectors(n, dim, seed));
+  return index;
+}
+
+const same = (a, b) => assert.deepEqual(Buffer.from(a.toBytes()), Buffer.from(b.toBytes()));
+
+async function rejects(promise, code, message) {
+  const err = await promise.then(() => null, (e) => e);
+  assert.ok(err instanceof PocketvecError, `expected a PocketvecError, got ${err}`);
+  assert.equal(err.code, code, err.message);
+  if (message) assert.match(err.message, message);
+  return err;
+}
+
+describe('OPFS store (in-memory adapter)', () => {
+  test('save then load round trips the bytes, in chunks, with progress; list and delete', async () => {
+    const adapter = memoryDir();
+    const store = openOpfsStore({ adapter });
+    const index = await sampleIndex(1);
+    const reports = [];
+    const g = await index.save('notes/été.v1', { store, chunkSize: 1000, onProgress: (p) => reports.push(p.done) });
+    assert.ok(Number.isSafeInteger(g));
+    assert.equal(reports.at(-1), index.toBytes().length);
+    assert.deepEqual([...adapter.files.keys()].sort(), [`notes%2F%C3%A9t%C3%A9%2Ev1.${g}.pvx`, 'notes%2F%C3%A9t%C3%A9%2Ev1.a']);
+    same(await Index.load('notes/été.v1', { store }), index);
+    const raw = await store.get('notes/été.v1');
+    assert.deepEqual(Buffer.from(raw), Buffer.from(index.toBytes()));
+    assert.equal(await Index.load('absent', { store }), null);
+    await store.put('b', new Uint8Array([1, 2, 3]));
+    assert.deepEqual(await Index.list({ store }), ['b', 'notes/été.v1']);
+    assert.equal(await Index.remove('notes/été.v1', { store }), true);
+    assert.equal(await Index.remove('notes/été.v1', { store }), false);
+    assert.deepEqual(await store.list(), ['b']);
+    assert.deepEqual([...adapter.files.keys()].filter((f) => f.startsWith('notes')), []);
+  });
+
+  test('generations: a save goes to the other slot and removes the old data file; conflict until overwrite', async () => {
+    const adapter = memoryDir();
+    const store = openOpfsStore({ adapter });
+    const a = await sampleIndex(2);
+    const g = await a.save('x', { store });
+    const b = await Index.load('x', { store });
+    b.insertBatch(randomVectors(5, dim, 9));
+    assert.equal(await b.save('x', { store }), g + 1);
+    assert.deepEqual([...adapter.files.keys()].sort(), [`x.${g + 1}.pvx`, 'x.a', 'x.b']);
+    a.insertBatch(randomVectors(3, dim, 8));
+    await rejects(a.save('x', { store }), 'conflict', new RegExp(`^"x" in OPFS "pocketvec" is generation ${g + 1}, .*overwrite: true`));
+    same(await Index.load('x', { store }), b);
+    assert.equal(await a.save('x', { store, overwrite: true }), g + 2);
+    same(await Index.load('x', { store }), a);
+    await rejects(store.put('x', new Uint8Array(1)), 'conflict');
+    assert.equal(await store.put('x', new Uint8Array(1), { expectGeneration: g + 2 }), g + 3);
+    await rejects(store.put('', new Uint8Array(1)), 'invalid_argument');
+    await rejects(store.put('y', [1]), 'invalid_argument');
+  });
+
+  test('a writer that throws midway, a quota error, an abort: the old copy still loads, no file is left', async () => {
+    const adapter = memoryDir();
+    const store = openOpfsStore({ adapter });
+    const old = await sampleIndex(3);
+    await old.save('x', { store, chunkSize: 512 });
+    const files = [...adapter.files.keys()].sort();
+    const writer = (size) => { let n = 0; return { length: 10 * size, next() { if (++n === 3) throw new Error('writer broke'); return new Uint8Array(size); } }; };
+    const e1 = await rejects(store.put('x', writer, { overwrite: true, chunkSize: 100 }), 'io_error',
+      /^saving "x" in OPFS "pocketvec" failed \(Error: writer broke\); the saved copy, if any, is unchanged$/);
+    assert.equal(e1.cause.message, 'writer broke');
+    adapter.failWrite = (f, nth) => (f.endsWith('.pvx') && nth % 3 === 0 ? new DOMException('simulated quota', 'QuotaExceededError') : null);
+    const bigger = await sampleIndex(4, 600);
+    const e2 = await rejects(bigger.save('x', { store, chunkSize: 512, overwrite: true }), 'quota_exceeded', /QuotaExceededError: simulated quota/);
+    assert.equal(e2.cause.name, 'QuotaExceededError');
+    adapter.failWrite = null;
+    const ac = new AbortController();
+    await rejects(bigger.save('x', { store, chunkSize: 512, overwrite: true, signal: ac.signal, onProgress: () => ac.abort('stop') }), 'aborted');
+    ac.abort();
+    await rejects(bigger.save('x', { store, overwrite: true, signal: ac.signal }), 'aborted');
+    await rejects(store.get('x', { signal: ac.signal }), 'aborted');
+    assert.deepEqual([...adapter.files.keys()].sort(), files);
+    same(await Index.load('x', { store }), old);
+  });
+
+  test('a manifest slot that is torn or garbage is ignored: the other slot\'s copy loads', async () => {
+    const adapter = memoryDir();
+    const store = openOpfsStore({ adapter });
+    const a = await sampleIndex(5);
+    const g = await a.save('x', { store }); // slot a
+    // A crash while committing generation g + 1 to slot b: its data file written, its slot torn.
+    adapter.files.set(`x.${g + 1}.pvx`, new Uint8Array(50));
+    adapter.files.set('x.b', new TextEncoder().encode(`[${g + 1},50,"x.${g + 1}.pvx",`));
+    same(await Index.load('x', { store }), a);
+    adapter.files.set('x.b', Uint8Array.of(0xff, 0, 0x7b)); // garbage
+    same(await Index.load('x', { store }), a);
+    // A slot that parses but whose checksum does not match.
+    adapter.files.set('x.b', new TextEncoder().encode(JSON.stringify([g + 1, 50, `x.${g + 1}.pvx`, 1])));
+    same(await Index.load('x', { store }), a);
+    // The next save commits to slot b and sweeps the stray data file.
+    a.insertBatch(randomVectors(2, dim, 6));
+    assert.equal(await a.save('x', { store }), g + 1);
+    same(await Index.load('x', { store }), a);
+    assert.deepEqual([...adapter.files.keys()].sort(), [`x.${g + 1}.pvx`, 'x.a', 'x.b']);
+    // Both slots bad, or the data file short or gone: corrupt_data.
+    adapter.files.set(`x.${g + 1}.pvx`, adapter.files.get(`x.${g + 1}.pvx`).slice(1));
+    await rejects(store.get('x'), 'corrupt_data', /holds \d+ bytes, expected \d+/);
+    adapter.files.delete(`x.${g + 1}.pvx`);
+    await rejects(store.get('x'), 'corrupt_data', /data file .* is missing/);
+    adapter.files.set('x.a', new Uint8Array(3));
+    adapter.files.set('x.b', new Uint8Array(0));
+    await rejects(store.get('x'), 'corrupt_data', /no manifest slot is valid/);
+  });
+
+  test('without OPFS (Node): put and get reject with unsupported, saying why', async () => {
+    const store = openOpfsStore();
+    await rejects(store.put('x', new Uint8Array(1)), 'unsupported', /only in dedicated workers, not in WebKitGTK; use openStore\(\)/);
+    await rejects(store.get('x'), 'unsupported');
+    await rejects(store.list(), 'unsupported');
+  });
+});

@@ -358,8 +358,7 @@ export interface OpfsAdapter {
  * Firefox): IdbStore's put/get/list/delete, generations and error codes, no watch(). Where sync access handles are
  * not (the main thread, WebKitGTK, Node) every call rejects with 'unsupported'.
  */
-export class OpfsStore {
-  constructor(options?: { dir?: string; adapter?: OpfsAdapter });
+export interface OpfsStore {
   /** 'opfs:<dir>'. */
   readonly dbName: string;
   put: IdbStore['put'];

@@ -1,4 +1,4 @@
-// The OPFS store (src/opfs.js) over an in-memory adapter: round trips, generations and conflicts,
+// The OPFS store (src/idb.js) over an in-memory adapter: round trips, generations and conflicts,
 // list/delete, saves that fail midway (writer error, quota, abort) leaving the old copy, torn slots.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -155,9 +155,9 @@ describe('OPFS store (in-memory adapter)', () => {
     assert.deepEqual([...adapter.files.keys()].sort(), [`x.${g + 1}.pvx`, 'x.a', 'x.b']);
     // Both slots bad, or the data file short or gone: corrupt_data.
     adapter.files.set(`x.${g + 1}.pvx`, adapter.files.get(`x.${g + 1}.pvx`).slice(1));
-    await rejects(store.get('x'), 'corrupt_data', /holds \d+ bytes, expected \d+/);
+    await rejects(store.get('x'), 'corrupt_data', /its data file x\.\d+\.pvx is missing or not \d+ bytes$/);
     adapter.files.delete(`x.${g + 1}.pvx`);
-    await rejects(store.get('x'), 'corrupt_data', /data file .* is missing/);
+    await rejects(store.get('x'), 'corrupt_data', /its data file x\.\d+\.pvx is missing or not \d+ bytes$/);
     adapter.files.set('x.a', new Uint8Array(3));
     adapter.files.set('x.b', new Uint8Array(0));
     await rejects(store.get('x'), 'corrupt_data', /no manifest slot is valid/);

@@ -1,4 +1,4 @@
-// A module worker for the OPFS store (src/opfs.js): save an index, load it back (same bytes), a conflict
+// A module worker for the OPFS store (src/idb.js): save an index, load it back (same bytes), a conflict
 // and its overwrite, list/remove; or (bench) save/load times of IndexedDB and OPFS for one large index.
 import { Index, openOpfsStore, openStore } from '../../src/browser.js';
 

@@ -539,9 +539,9 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
       }
     }),
 
-    /** Names of the saved indexes, sorted. */
+    /** Names of the saved indexes, sorted: a first save commits to slot a, and only delete() removes it. */
     list: () => run('*', 'listing', null, async (fs) =>
-      [...new Set((await fs.names()).filter((f) => /^[^.]+\.[ab]$/.test(f)).map((f) => decodeURIComponent(f.slice(0, -2))))].sort()),
+      (await fs.names()).filter((f) => /^[^.]+\.a$/.test(f)).map((f) => decodeURIComponent(f.slice(0, -2))).sort()),
 
     /** Deletes the copy under `name` (the current slot last); resolves to whether there was one. */
     delete: (name) => run(name, 'removing', null, async (fs, n) => {

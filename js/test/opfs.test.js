@@ -8,48 +8,100 @@ import { randomVectors } from './helpers.js';
 
 const dim = 8;
 
-/** A directory in memory with FileSystemSyncAccessHandle-like handles; `files` is open for sabotage. */
-function memoryDir() {
-  const files = new Map();
-  const fs = {
-    files,
-    writes: 0,
-    failWrite: null, // (file, nth write) => an error to throw, or nothing
+class Crash extends Error { name = 'Crash'; }
+const clone = (m) => new Map([...m].map(([f, b]) => [f, b.slice()]));
+
+/**
+ * A directory in memory with FileSystemSyncAccessHandle-like handles, exclusive per file as OPFS's
+ * (a second open, or a remove, of an open file throws NoModificationAllowedError); `files` is open for
+ * sabotage, `durable` is what a flush (or a create or remove) made last. Fault injection: operation
+ * number `k` (open, getSize, truncate, read, write, flush, remove, names; close never fails) throws
+ * (`mode` 'throw', or 'quota': QuotaExceededError), or the worker dies there ('die': nothing of it
+ * happens, every later call throws, what survives is `durable`; 'torn': the same, but half of a write
+ * lands and what survives is `files`). `failWrite(file, nth write)` returns an error to throw;
+ * `writeReturns(file, length)` how much of it write() writes (and returns).
+ */
+function memoryDir(files = new Map()) {
+  const fs = { files, durable: clone(files), handles: new Set(), ops: 0, k: -1, mode: 'throw', dead: false, writes: 0, failWrite: null, writeReturns: null };
+  const step = (what, f) => {
+    if (fs.dead) throw new Crash();
+    if (fs.ops++ !== fs.k) return;
+    if (fs.mode === 'throw') throw new Error(`injected at ${what} ${f}`);
+    if (fs.mode === 'quota') throw new DOMException('injected', 'QuotaExceededError');
+    fs.dead = true;
+    throw new Crash();
+  };
+  const busy = (f) => {
+    for (const h of fs.handles) if (h.f === f) throw new DOMException(`${f} has an open handle`, 'NoModificationAllowedError');
+  };
+  Object.assign(fs, {
+    /** What a worker started after the call sees. */
+    after: () => clone(fs.dead && fs.mode === 'die' ? fs.durable : files),
     async open(f, create) {
+      step('open', f);
       if (!files.has(f)) {
         if (!create) return null;
         files.set(f, new Uint8Array(0));
+        fs.durable.set(f, new Uint8Array(0));
       }
-      let open = true;
-      const live = () => { if (!open) throw new Error(`${f}: handle closed`); };
-      return {
-        getSize: () => (live(), files.get(f).length),
-        truncate(n) { live(); files.set(f, files.get(f).slice(0, n)); },
+      busy(f);
+      const h = { f };
+      fs.handles.add(h);
+      const live = (what) => { step(what, f); if (!fs.handles.has(h)) throw new Error(`${f}: handle closed`); };
+      const put = (buf, at) => {
+        const old = files.get(f);
+        const next = new Uint8Array(Math.max(old.length, at + buf.length));
+        next.set(old);
+        next.set(buf, at);
+        files.set(f, next);
+      };
+      return Object.assign(h, {
+        getSize: () => (live('getSize'), files.get(f).length),
+        truncate(n) { live('truncate'); files.set(f, files.get(f).slice(0, n)); },
         read(buf, { at }) {
-          live();
+          live('read');
           const part = files.get(f).subarray(at, at + buf.length);
           buf.set(part);
           return part.length;
         },
         write(buf, { at }) {
-          live();
+          if (fs.ops === fs.k && fs.mode === 'torn' && !fs.dead) put(buf.subarray(0, buf.length >> 1), at);
+          live('write');
           const err = fs.failWrite?.(f, ++fs.writes);
           if (err) throw err;
-          const old = files.get(f);
-          const next = new Uint8Array(Math.max(old.length, at + buf.length));
-          next.set(old);
-          next.set(buf, at);
-          files.set(f, next);
-          return buf.length;
+          const n = fs.writeReturns ? fs.writeReturns(f, buf.length) : buf.length;
+          put(buf.subarray(0, n), at);
+          return n;
         },
-        flush: live,
-        close() { open = false; },
-      };
+        flush() { live('flush'); fs.durable.set(f, files.get(f).slice()); },
+        close() { fs.handles.delete(h); },
+      });
     },
-    async remove(f) { files.delete(f); },
-    async names() { return [...files.keys()]; },
-  };
+    async remove(f) {
+      step('remove', f);
+      busy(f);
+      files.delete(f);
+      fs.durable.delete(f);
+    },
+    async names() { step('names', ''); return [...files.keys()]; },
+  });
   return fs;
+}
+
+/** openOpfsStore over `adapter`, asserting after every call that it left no handle open. */
+function storeOver(adapter) {
+  const store = openOpfsStore({ adapter });
+  for (const m of ['put', 'get', 'list', 'delete']) {
+    const call = store[m];
+    store[m] = async (...args) => {
+      try {
+        return await call(...args);
+      } finally {
+        if (!adapter.dead) assert.deepEqual([...adapter.handles].map((h) => h.f), [], `${m}() left handles open`);
+      }
+    };
+  }
+  return store;
 }
 
 async function sampleIndex(seed, n = 300) {
@@ -71,7 +123,7 @@ async function rejects(promise, code, message) {
 describe('OPFS store (in-memory adapter)', () => {
   test('save then load round trips the bytes, in chunks, with progress; list and delete', async () => {
     const adapter = memoryDir();
-    const store = openOpfsStore({ adapter });
+    const store = storeOver(adapter);
     const index = await sampleIndex(1);
     const reports = [];
     const g = await index.save('notes/été.v1', { store, chunkSize: 1000, onProgress: (p) => reports.push(p.done) });
@@ -92,7 +144,7 @@ describe('OPFS store (in-memory adapter)', () => {
 
   test('generations: a save goes to the other slot and removes the old data file; conflict until overwrite', async () => {
     const adapter = memoryDir();
-    const store = openOpfsStore({ adapter });
+    const store = storeOver(adapter);
     const a = await sampleIndex(2);
     const g = await a.save('x', { store });
     const b = await Index.load('x', { store });
@@ -112,7 +164,7 @@ describe('OPFS store (in-memory adapter)', () => {
 
   test('a writer that throws midway, a quota error, an abort: the old copy still loads, no file is left', async () => {
     const adapter = memoryDir();
-    const store = openOpfsStore({ adapter });
+    const store = storeOver(adapter);
     const old = await sampleIndex(3);
     await old.save('x', { store, chunkSize: 512 });
     const files = [...adapter.files.keys()].sort();
@@ -136,7 +188,7 @@ describe('OPFS store (in-memory adapter)', () => {
 
   test('a manifest slot that is torn or garbage is ignored: the other slot\'s copy loads', async () => {
     const adapter = memoryDir();
-    const store = openOpfsStore({ adapter });
+    const store = storeOver(adapter);
     const a = await sampleIndex(5);
     const g = await a.save('x', { store }); // slot a
     // A crash while committing generation g + 1 to slot b: its data file written, its slot torn.

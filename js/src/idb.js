@@ -400,8 +400,9 @@ export function openStore(options) {
 //   N.a, N.b             two manifest slots: JSON [generation, byteLength, data file, FNV-1a of the three joined by ',']
 // A save writes and flushes a new data file, then commits by writing the slot that does not hold the
 // current generation, then deletes the other data files of N. A load takes the valid slot of highest
-// generation (a torn or garbage one is ignored) and checks its data file's length, so a save that stops
-// anywhere leaves the last committed copy loadable; the C++ parser's CRC-32C checks the bytes. Each call
+// generation (a torn or garbage one is ignored; none valid: nothing was committed, no copy) and checks
+// its data file's length, so a save that stops anywhere, a first one too, leaves the last committed copy
+// (or none) loadable; the C++ parser's CRC-32C checks the bytes. list() names those with a valid slot. Each call
 // holds the Web Lock 'pocketvec:<dir>/N' where there is navigator.locks (one call per name at a time
 // across workers, as the exclusive sync access handles need). No watch(): saves are not broadcast.
 // File operations go through an adapter ({ open(file, create) → handle | null, remove(file), names() },
@@ -433,15 +434,15 @@ async function opfs(dir) {
 export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
   const where = `OPFS "${dir}"`;
   let fsp = null;
-  /** `fn(fs, N)` under N's lock; errors not PocketvecErrors become `what`'s io_error or quota_exceeded. */
+  const locked = (n, fn) => { const l = globalThis.navigator?.locks; return l ? l.request(`pocketvec:${dir}/${n}`, fn) : fn(); };
+  /** `fn(fs, N)` under N's lock (list: no lock); errors not PocketvecErrors become `what`'s io_error or quota_exceeded. */
   const run = async (name, what, signal, fn) => {
     checkName(name);
     try {
       throwIfAborted(signal);
       const fs = await (fsp ??= (adapter ? Promise.resolve(adapter) : opfs(dir)).catch((e) => { fsp = null; throw e; }));
       const n = encodeURIComponent(name).replace(/\./g, '%2E');
-      const locks = globalThis.navigator?.locks;
-      return await (locks ? locks.request(`pocketvec:${dir}/${n}`, () => fn(fs, n)) : fn(fs, n));
+      return await (what === 'listing' ? fn(fs) : locked(n, () => fn(fs, n)));
     } catch (e) {
       if (signal?.aborted) throw abortedError(signal);
       if (e instanceof PocketvecError) throw e;
@@ -449,18 +450,17 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
         `${what} "${name}" in ${where} failed (${describe(e)})${what === 'saving' ? '; the saved copy, if any, is unchanged' : ''}`, { cause: e });
     }
   };
-  /** The committed copy { s: slot, g, n: byteLength, f: data file }; null: none; false: no valid slot. */
+  /** The committed copy { s: slot, g, n: byteLength, f: data file }, or null: no valid slot, nothing committed. */
   const current = async (fs, n) => {
     let best = null;
     for (const s of 'ab') {
       const h = await fs.open(`${n}.${s}`, false);
       if (!h) continue;
-      best ||= false;
       try {
         let text = new Uint8Array(h.getSize());
         h.read(text, { at: 0 });
         const [g, len, f] = JSON.parse((text = new TextDecoder().decode(text)));
-        if (record(g, len, f) === text && !(best?.g > g)) best = { s, g, n: len, f };
+        if (record(g, len, f) === text && Number.isSafeInteger(g) && !(best?.g > g)) best = { s, g, n: len, f };
       } catch { /* torn or garbage: the other slot */ } finally {
         h.close();
       }
@@ -519,10 +519,10 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
     /** As IdbStore.get: the bytes (null: none), or true after handing each 1 MiB to onChunk in order. */
     get: (name, { onProgress, signal, onChunk, onGeneration } = {}) => run(name, 'loading', signal, async (fs, n) => {
       const c = await current(fs, n);
-      if (c === null) return null;
-      const h = c ? await fs.open(c.f, false) : null;
+      if (!c) return null;
+      const h = await fs.open(c.f, false);
       try {
-        if (!h || h.getSize() !== c.n) throw corrupt(name, c ? `its data file ${c.f} is missing or not ${c.n} bytes` : 'no manifest slot is valid');
+        if (!h || h.getSize() !== c.n) throw corrupt(name, `its data file ${c.f} is missing or not ${c.n} bytes`);
         onGeneration?.(c.g);
         const report = reporter(onProgress, c.n);
         report(0, true);
@@ -539,16 +539,21 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
       }
     }),
 
-    /** Names of the saved indexes, sorted: a first save commits to slot a, and only delete() removes it. */
-    list: () => run('*', 'listing', null, async (fs) =>
-      (await fs.names()).filter((f) => /^[^.]+\.a$/.test(f)).map((f) => decodeURIComponent(f.slice(0, -2))).sort()),
+    /** Names of the saved indexes (a valid slot, a or b: a delete may have stopped midway), sorted. */
+    list: () => run('*', 'listing', null, async (fs) => {
+      const out = [];
+      for (const n of new Set((await fs.names()).filter((f) => /^[^.]+\.[ab]$/.test(f)).map((f) => f.slice(0, -2)))) {
+        if (await locked(n, () => current(fs, n))) out.push(decodeURIComponent(n));
+      }
+      return out.sort();
+    }),
 
     /** Deletes the copy under `name` (the current slot last); resolves to whether there was one. */
     delete: (name) => run(name, 'removing', null, async (fs, n) => {
       const c = await current(fs, n);
       for (const s of c?.s === 'a' ? 'ba' : 'ab') await fs.remove(`${n}.${s}`);
       await sweep(fs, n);
-      return c !== null;
+      return !!c;
     }),
   };
 }

@@ -210,9 +210,39 @@ describe('OPFS store (in-memory adapter)', () => {
     await rejects(store.get('x'), 'corrupt_data', /its data file x\.\d+\.pvx is missing or not \d+ bytes$/);
     adapter.files.delete(`x.${g + 1}.pvx`);
     await rejects(store.get('x'), 'corrupt_data', /its data file x\.\d+\.pvx is missing or not \d+ bytes$/);
+    // Both slots bad: nothing is committed, as after a first save that stopped midway.
     adapter.files.set('x.a', new Uint8Array(3));
     adapter.files.set('x.b', new Uint8Array(0));
-    await rejects(store.get('x'), 'corrupt_data', /no manifest slot is valid/);
+    assert.equal(await store.get('x'), null);
+    assert.deepEqual(await store.list(), []);
+  });
+
+  test('a first save that stops before its slot is complete leaves no copy: get null, not listed, delete false', async () => {
+    for (const fault of ['quota', 'torn']) {
+      const adapter = memoryDir();
+      let store = storeOver(adapter);
+      if (fault === 'quota') adapter.failWrite = (f) => (f === 'x.a' ? new DOMException('simulated quota', 'QuotaExceededError') : null);
+      else [adapter.k, adapter.mode] = [4, 'torn']; // open x.N.pvx, truncate, write, flush, open x.a, truncate, WRITE
+      await rejects(store.put('x', new Uint8Array(10)), fault === 'quota' ? 'quota_exceeded' : 'io_error');
+      store = storeOver(Object.assign(memoryDir(adapter.after()), { failWrite: null }));
+      assert.equal(await store.get('x'), null);
+      assert.deepEqual(await store.list(), []);
+      assert.equal(await store.delete('x'), false);
+      await store.put('x', new Uint8Array([7]));
+      assert.deepEqual(await store.get('x'), new Uint8Array([7]));
+    }
+  });
+
+  test('a delete that stopped after removing the other slot: the copy in the current slot (b) is still listed', async () => {
+    const adapter = memoryDir();
+    const store = storeOver(adapter);
+    await store.put('x', new Uint8Array([1]));
+    const g = await store.put('x', new Uint8Array([2]), { overwrite: true }); // slot b
+    adapter.files.delete('x.a');
+    assert.deepEqual(await store.list(), ['x']);
+    assert.deepEqual(await store.get('x', { onGeneration: (v) => assert.equal(v, g) }), new Uint8Array([2]));
+    assert.equal(await store.delete('x'), true);
+    assert.deepEqual(await store.list(), []);
   });
 
   test('without OPFS (Node): put and get reject with unsupported, saying why', async () => {

@@ -410,6 +410,8 @@ export function openStore(options) {
 const fnv = (s) => [...s].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, 2166136261);
 const record = (...a) => JSON.stringify([...a, fnv(`${a}`)]);
 const notFound = (e) => { if (e.name !== 'NotFoundError') throw e; return null; };
+/** h.write that throws unless all of `b` was written; returns its length. */
+const write = (h, b, at) => { if (h.write(b, { at }) !== b.length) throw new Error(`a short write at ${at}`); return b.length; };
 
 async function opfs(dir) {
   let d;
@@ -467,9 +469,11 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
     }
     return best;
   };
-  /** Removes N's data files but `keep`. */
+  /** Removes N's data files but `keep`, as far as it can: strays only take space, the next save retries. */
   const sweep = async (fs, n, keep) => {
-    for (const f of await fs.names()) if (f !== keep && /^\d+\.pvx$/.test(f.slice(n.length + 1)) && f.startsWith(`${n}.`)) await fs.remove(f);
+    try {
+      for (const f of await fs.names()) if (f !== keep && /^\d+\.pvx$/.test(f.slice(n.length + 1)) && f.startsWith(`${n}.`)) await fs.remove(f);
+    } catch { /* best effort */ }
   };
   return {
     dbName: `opfs:${dir}`, // keys the generations an Index remembers: not the IdbStore of the same name
@@ -483,28 +487,34 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
         const g = old ? old.g + 1 : Date.now() * 1024;
         const f = `${n}.${g}.pvx`;
         let h = await fs.open(f, true);
-        let source, report, length, committed;
+        let source, report, length, keep;
         try {
           h.truncate(0);
           source = writer(chunkSize);
           report = reporter(onProgress, (length = source.length));
           report(0, true);
           // One synchronous run, as IdbStore's: the index cannot change under the writer.
-          for (let at = 0, chunk; at < length; at += chunk.length, at < length && report(at)) {
+          for (let at = 0; at < length; at < length && report(at)) {
             throwIfAborted(signal);
-            h.write((chunk = source.next()), { at });
+            at += write(h, source.next(), at);
           }
           h.flush();
           h.close();
           throwIfAborted(signal);
           h = await fs.open(`${n}.${old?.s === 'a' ? 'b' : 'a'}`, true);
           h.truncate(0);
-          h.write(new TextEncoder().encode(record(g, length, f)), { at: 0 });
-          committed = true; // (unless a flush that throws lost it: then f stays)
-          h.flush();
+          write(h, new TextEncoder().encode(record(g, length, f)), 0);
+          keep = true;
+          try {
+            h.flush();
+          } catch (e) {
+            // Uncommitted if the slot can be emptied (f goes once that is flushed too); else the record stands.
+            try { h.truncate(0); } catch { e = 0; }
+            if (e) { try { h.flush(); keep = false; } catch {} throw e; }
+          }
         } catch (e) {
           h.close();
-          if (!committed) await fs.remove(f).catch(() => {});
+          if (!keep) await fs.remove(f).catch(() => {});
           throw e;
         } finally {
           h.close();

@@ -233,6 +233,55 @@ describe('OPFS store (in-memory adapter)', () => {
     }
   });
 
+  test('a save whose slot flush or sweep fails after the record is written: rejects only if the slot could be emptied', async () => {
+    const slotFlush = (adapter, truncateToo) => {
+      const open = adapter.open;
+      adapter.open = async (f, create) => {
+        const h = await open(f, create);
+        if (h && /\.[ab]$/.test(f) && create) {
+          const truncate = h.truncate;
+          let written = false;
+          const write = h.write;
+          h.write = (...a) => { written = true; return write(...a); };
+          const flush = h.flush;
+          let flushes = 0; // the first fails: the one after an emptying truncate works
+          h.flush = () => { if (!flushes++) throw new DOMException('disk', 'InvalidStateError'); flush(); };
+          h.truncate = (n) => { if (written && truncateToo) throw new DOMException('disk', 'InvalidStateError'); truncate(n); };
+        }
+        return h;
+      };
+      return () => { adapter.open = open; };
+    };
+    // The slot emptied: the save rejects, the old copy loads and its generation is still the Index's.
+    let adapter = memoryDir();
+    let store = storeOver(adapter);
+    const index = await sampleIndex(11);
+    const g = await index.save('x', { store });
+    index.insertBatch(randomVectors(4, dim, 12));
+    let undo = slotFlush(adapter, false);
+    await rejects(index.save('x', { store }), 'io_error', /InvalidStateError: disk\); the saved copy, if any, is unchanged$/);
+    undo();
+    assert.equal((await Index.load('x', { store })).size, 300);
+    assert.deepEqual([...adapter.files.keys()].filter((f) => f.endsWith('.pvx')), [`x.${g}.pvx`]);
+    assert.equal(await index.save('x', { store }), g + 1);
+    // The slot cannot be emptied: the record stands, so the save resolves with its generation.
+    undo = slotFlush(adapter, true);
+    index.insertBatch(randomVectors(4, dim, 13));
+    assert.equal(await index.save('x', { store }), g + 2);
+    undo();
+    same(await Index.load('x', { store }), index);
+    // A sweep that fails (names() throws) after the commit: the save resolves, the next one is no conflict.
+    const names = adapter.names;
+    adapter.names = async () => { throw new DOMException('x', 'UnknownError'); };
+    index.insertBatch(randomVectors(4, dim, 14));
+    assert.equal(await index.save('x', { store }), g + 3);
+    adapter.names = names;
+    index.insertBatch(randomVectors(4, dim, 15));
+    assert.equal(await index.save('x', { store }), g + 4);
+    same(await Index.load('x', { store }), index);
+    assert.equal([...adapter.files.keys()].filter((f) => f.endsWith('.pvx')).length, 1);
+  });
+
   test('a delete that stopped after removing the other slot: the copy in the current slot (b) is still listed', async () => {
     const adapter = memoryDir();
     const store = storeOver(adapter);
@@ -243,6 +292,19 @@ describe('OPFS store (in-memory adapter)', () => {
     assert.deepEqual(await store.get('x', { onGeneration: (v) => assert.equal(v, g) }), new Uint8Array([2]));
     assert.equal(await store.delete('x'), true);
     assert.deepEqual(await store.list(), []);
+  });
+
+  test('a short write (write() returns less than asked) fails the save: data chunk or slot record', async () => {
+    for (const target of ['.pvx', '.b']) {
+      const adapter = memoryDir();
+      const store = storeOver(adapter);
+      const g = await store.put('x', new Uint8Array(3000).fill(1), { chunkSize: 1000 });
+      adapter.writeReturns = (f, n) => (f.endsWith(target) ? n - 1 : n);
+      await rejects(store.put('x', new Uint8Array(3000).fill(2), { chunkSize: 1000, expectGeneration: g }), 'io_error', /short write/);
+      adapter.writeReturns = null;
+      assert.deepEqual(await store.get('x'), new Uint8Array(3000).fill(1), target);
+      assert.deepEqual([...adapter.files.keys()].filter((f) => f.endsWith('.pvx')), [`x.${g}.pvx`]);
+    }
   });
 
   test('without OPFS (Node): put and get reject with unsupported, saying why', async () => {

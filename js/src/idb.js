@@ -414,13 +414,14 @@ const notFound = (e) => { if (e.name !== 'NotFoundError') throw e; return null; 
 const write = (h, b, at) => { if (h.write(b, { at }) !== b.length) throw new Error(`a short write at ${at}`); return b.length; };
 
 async function opfs(dir) {
-  let d;
+  let root;
   try {
     if (!FileSystemFileHandle.prototype.createSyncAccessHandle) throw 0;
-    d = await (await navigator.storage.getDirectory()).getDirectoryHandle(dir, { create: true });
+    root = await navigator.storage.getDirectory();
   } catch (e) {
     throw new PocketvecError('unsupported', 'OPFS sync access handles exist only in dedicated workers, not in WebKitGTK; use openStore() (IndexedDB)', { cause: e });
   }
+  const d = await root.getDirectoryHandle(dir, { create: true }); // an error here is the call's io_error
   return {
     open: (f, create) => d.getFileHandle(f, { create }).then((h) => h.createSyncAccessHandle(), notFound),
     remove: (f) => d.removeEntry(f).catch(notFound),
@@ -434,12 +435,16 @@ async function opfs(dir) {
  * @param {{ dir?: string, adapter?: object }} [options]
  */
 export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
+  if (typeof dir !== 'string' || !/^(?!\.\.?$)[^/\\]+$/.test(dir)) throw new PocketvecError('invalid_argument', `dir must be a directory name (no / or \\, not . or ..), got ${typeof dir === 'string' ? JSON.stringify(dir) : typeof dir}`);
   const where = `OPFS "${dir}"`;
   let fsp = null;
+  // Without navigator.locks (no engine with sync access handles lacks it) calls on a name are not
+  // serialized: concurrent puts could both commit, and the second open of a file would throw.
   const locked = (n, fn) => { const l = globalThis.navigator?.locks; return l ? l.request(`pocketvec:${dir}/${n}`, fn) : fn(); };
   /** `fn(fs, N)` under N's lock (list: no lock); errors not PocketvecErrors become `what`'s io_error or quota_exceeded. */
   const run = async (name, what, signal, fn) => {
     checkName(name);
+    if (/\p{Cs}/u.test(name)) throw new PocketvecError('invalid_argument', 'a saved index name must be well-formed UTF-16, got a lone surrogate');
     try {
       throwIfAborted(signal);
       const fs = await (fsp ??= (adapter ? Promise.resolve(adapter) : opfs(dir)).catch((e) => { fsp = null; throw e; }));
@@ -493,11 +498,14 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
           source = writer(chunkSize);
           report = reporter(onProgress, (length = source.length));
           report(0, true);
-          // One synchronous run, as IdbStore's: the index cannot change under the writer.
-          for (let at = 0; at < length; at < length && report(at)) {
+          // One synchronous run, as IdbStore's: the index cannot change under the writer. As many chunks
+          // as IdbStore takes: a writer's empty chunk cannot loop forever.
+          let at = 0;
+          for (let i = Math.ceil(length / chunkSize); i--; at < length && report(at)) {
             throwIfAborted(signal);
             at += write(h, source.next(), at);
           }
+          if (at !== length) throw new Error(`the writer gave ${at} of ${length} bytes`);
           h.flush();
           h.close();
           throwIfAborted(signal);

@@ -307,6 +307,32 @@ describe('OPFS store (in-memory adapter)', () => {
     }
   });
 
+  test('a writer that gives empty or short chunks fails the save (it does not loop); an abort in the last next() is honoured', async () => {
+    const adapter = memoryDir();
+    const store = storeOver(adapter);
+    const g = await store.put('x', new Uint8Array([1]));
+    let calls = 0;
+    const empty = () => ({ length: 10, next() { if (++calls > 100) throw new Error('looped'); return new Uint8Array(0); } });
+    await rejects(store.put('x', empty, { chunkSize: 5, expectGeneration: g }), 'io_error', /the writer gave 0 of 10 bytes/);
+    assert.equal(calls, 2);
+    const ac = new AbortController();
+    const aborting = () => ({ length: 4, next() { ac.abort(); return new Uint8Array(4); } });
+    await rejects(store.put('x', aborting, { chunkSize: 4, expectGeneration: g, signal: ac.signal }), 'aborted');
+    assert.deepEqual(await store.get('x'), new Uint8Array([1]));
+    assert.equal([...adapter.files.keys()].filter((f) => f.endsWith('.pvx')).length, 1);
+  });
+
+  test('names and dirs: a lone surrogate is invalid_argument, so is a dir that is not a directory name', async () => {
+    const store = storeOver(memoryDir());
+    for (const call of [() => store.put('a\ud800', new Uint8Array(1)), () => store.get('\udc00b'), () => store.delete('\ud800')]) {
+      await rejects(call(), 'invalid_argument', /lone surrogate/);
+    }
+    assert.equal(await store.get('\ud83d\ude00'), null); // a pair is fine
+    for (const dir of ['', '.', '..', 'a/b', 'a\\b', 3]) {
+      assert.throws(() => openOpfsStore({ dir }), (e) => e.code === 'invalid_argument' && /dir must be a directory name/.test(e.message), String(dir));
+    }
+  });
+
   test('without OPFS (Node): put and get reject with unsupported, saying why', async () => {
     const store = openOpfsStore();
     await rejects(store.put('x', new Uint8Array(1)), 'unsupported', /only in dedicated workers, not in WebKitGTK; use openStore\(\)/);

@@ -333,6 +333,59 @@ describe('OPFS store (in-memory adapter)', () => {
     }
   });
 
+  test('a save or delete that fails or dies at any operation: the old copy or the new one loads, list agrees, later saves work', async () => {
+    const OLD = new Uint8Array(2500).fill(1), NEW = new Uint8Array(3100).fill(2), LATER = new Uint8Array(700).fill(3);
+    const chunkSize = 1000;
+    const which = (r) => (r === null ? 'none' : [OLD, NEW, LATER].findIndex((b) => Buffer.from(b).equals(Buffer.from(r))));
+    /** A directory after `prior` saves of "x" (0, 1: slot a, 2: slot b current, slot a with a longer record). */
+    const base = async (prior) => {
+      const adapter = memoryDir();
+      const store = storeOver(adapter);
+      let g;
+      for (let i = 0; i < prior; i++) g = await store.put('x', i === prior - 1 ? OLD : new Uint8Array(100000), { chunkSize: i === prior - 1 ? chunkSize : 100000, overwrite: true });
+      return { files: adapter.files, g };
+    };
+    const check = async (files, label, allowed) => {
+      const store = storeOver(memoryDir(files));
+      let g = 'unread';
+      const r = await store.get('x', { onGeneration: (v) => { g = v; } });
+      assert.ok(allowed.includes(which(r)), `${label}: loads ${which(r)}, expected one of ${allowed}`);
+      assert.deepEqual(await store.list(), r === null ? [] : ['x'], `${label}: list`);
+      await store.put('x', LATER, { chunkSize, expectGeneration: r === null ? undefined : g });
+      assert.equal(which(await store.get('x')), 2, `${label}: a later save`);
+      assert.equal([...files.keys()].filter((f) => f.endsWith('.pvx')).length, 1, `${label}: data files after a later save`);
+      return g;
+    };
+    let runs = 0;
+    for (const prior of [0, 1, 2]) {
+      const old = prior ? 0 : 'none';
+      for (const mode of ['throw', 'quota', 'die', 'torn']) {
+        for (let k = 0; ; k++) {
+          const { files, g } = await base(prior);
+          const adapter = Object.assign(memoryDir(files), { k, mode });
+          const res = await storeOver(adapter).put('x', NEW, { chunkSize, expectGeneration: g }).catch((e) => e);
+          const label = `prior ${prior}, put, ${mode} at ${k}`;
+          if (adapter.ops <= k) { assert.equal(typeof res, 'number', label); break; }
+          runs++;
+          if (!adapter.dead) assert.ok(res instanceof PocketvecError || typeof res === 'number', `${label}: ${res}`);
+          const loaded = await check(adapter.after(), label, adapter.dead ? [old, 1] : [res instanceof PocketvecError ? old : 1]);
+          if (!adapter.dead && typeof res === 'number') assert.equal(loaded, res, `${label}: the generation resolved is the one loaded`);
+        }
+      }
+      for (const mode of ['throw', 'die']) {
+        for (let k = 0; prior; k++) {
+          const { files } = await base(prior);
+          const adapter = Object.assign(memoryDir(files), { k, mode });
+          const res = await storeOver(adapter).delete('x').catch((e) => e);
+          if (adapter.ops <= k) { assert.equal(res, true); break; }
+          runs++;
+          await check(adapter.after(), `prior ${prior}, delete, ${mode} at ${k}`, res === true ? ['none'] : [0, 'none']);
+        }
+      }
+    }
+    assert.ok(runs > 200, `${runs} runs`);
+  });
+
   test('without OPFS (Node): put and get reject with unsupported, saying why', async () => {
     const store = openOpfsStore();
     await rejects(store.put('x', new Uint8Array(1)), 'unsupported', /only in dedicated workers, not in WebKitGTK; use openStore\(\)/);

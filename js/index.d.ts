@@ -367,5 +367,5 @@ export interface OpfsStore {
   delete(name: string): Promise<boolean>;
 }
 
-/** An OpfsStore over directory `dir` (default 'pocketvec') of the origin private file system. */
+/** An OpfsStore over directory `dir` (default 'pocketvec') of the origin private file system; throws invalid_argument when `dir` is not a directory name. */
 export function openOpfsStore(options?: { dir?: string; adapter?: OpfsAdapter }): OpfsStore;

@@ -435,7 +435,7 @@ async function opfs(dir) {
  * @param {{ dir?: string, adapter?: object }} [options]
  */
 export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
-  if (typeof dir !== 'string' || !/^(?!\.\.?$)[^/\\]+$/.test(dir)) throw new PocketvecError('invalid_argument', `dir must be a directory name (no / or \\, not . or ..), got ${typeof dir === 'string' ? JSON.stringify(dir) : typeof dir}`);
+  if (typeof dir !== 'string' || !/^(?!\.\.?$)[^/\\]+$/.test(dir)) throw new PocketvecError('invalid_argument', `dir must be a directory name, got ${JSON.stringify(dir)}`);
   const where = `OPFS "${dir}"`;
   let fsp = null;
   // Without navigator.locks (no engine with sync access handles lacks it) calls on a name are not
@@ -444,7 +444,7 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
   /** `fn(fs, N)` under N's lock (list: no lock); errors not PocketvecErrors become `what`'s io_error or quota_exceeded. */
   const run = async (name, what, signal, fn) => {
     checkName(name);
-    if (/\p{Cs}/u.test(name)) throw new PocketvecError('invalid_argument', 'a saved index name must be well-formed UTF-16, got a lone surrogate');
+    if (/\p{Cs}/u.test(name)) throw new PocketvecError('invalid_argument', 'a saved index name must not hold a lone surrogate');
     try {
       throwIfAborted(signal);
       const fs = await (fsp ??= (adapter ? Promise.resolve(adapter) : opfs(dir)).catch((e) => { fsp = null; throw e; }));

@@ -116,7 +116,7 @@ export interface Progress {
 /**
  * For the long calls (insertBatch, compact, save, load). onProgress gets a first report, one at least every
  * 100 ms of work (50 ms apart at most often), and a last one; if it throws, the call fails with that error and
- * is undone. `signal` is looked at between steps: once aborted, the call undoes its work and fails with
+ * is undone (save's and load's last report excepted: it comes after the commit, and a throw goes to reportError). `signal` is looked at between steps: once aborted, the call undoes its work and fails with
  * PocketvecError 'aborted'.
  */
 export interface ProgressOptions {
@@ -278,16 +278,20 @@ export interface SavedCopy {
   dbName: string;
   name: string;
   generation: number;
+  /** The saving IdbStore's `source` (a WorkerIndex's `source` for its saves); undefined from older versions. */
+  source?: string;
 }
 
 /** Saved indexes in one IndexedDB database: atomic saves in chunks, streamed on load. */
 export class IdbStore {
-  constructor(options?: { indexedDB?: IDBFactory; dbName?: string });
+  constructor(options?: { indexedDB?: IDBFactory; dbName?: string; source?: string });
   readonly dbName: string;
+  /** Sent with this store's saves (SavedCopy.source); random unless given. */
+  readonly source: string;
   /**
    * Writes `name` if the copy there is generation `expectGeneration` (undefined: if there is none), or in any
    * case with `overwrite`; else rejects with 'conflict', writing nothing. Resolves to the new generation
-   * (a first save's comes from the clock, later ones add 1).
+   * (above the copy's and every generation this database gave before, removes included).
    */
   put(name: string, bytes: Uint8Array | ChunkWriter, options?: ProgressOptions & {
     chunkSize?: number;
@@ -306,7 +310,8 @@ export class IdbStore {
    * Calls `callback` after each save to this database (dbName) that commits through another IdbStore object:
    * another tab's, a worker's (WorkerIndex), or another openStore() of this page. Saves through this object are
    * not reported. Uses BroadcastChannel 'pocketvec:<dbName>' (without one, never calls). Returns the
-   * function that stops it; in Node an open watch keeps the process alive until then.
+   * function that stops it; in Node an open watch does not keep the process alive. A callback's throw goes to
+   * reportError. Removes are not reported.
    */
   watch(callback: (save: SavedCopy) => void): () => void;
 }
@@ -324,7 +329,8 @@ export interface StorageInfo {
 
 /**
  * Asks the browser to keep this origin's storage (navigator.storage.persist(); Firefox may ask the user) and
- * resolves to storageInfo(). Never rejects for a missing API ({ supported: false }); 'io_error' when a call fails.
+ * resolves to storageInfo(). Never rejects for a missing API ({ supported: false }); 'io_error' when a call fails (estimate() excepted:
+ * usage/quota undefined). In a worker there is no persist(): it asks nothing.
  */
 export function persist(): Promise<StorageInfo>;
 /** As persist(), asking for nothing (navigator.storage.persisted()). */
@@ -334,7 +340,7 @@ export function storageInfo(): Promise<StorageInfo>;
  * A store over `indexedDB` (default globalThis.indexedDB) and database `dbName` (default 'pocketvec').
  * Without options, the shared default store.
  */
-export function openStore(options?: { indexedDB?: IDBFactory; dbName?: string }): IdbStore;
+export function openStore(options?: { indexedDB?: IDBFactory; dbName?: string; source?: string }): IdbStore;
 
 /**
  * A file system directory for OpfsStore: `open` resolves to a FileSystemSyncAccessHandle-like handle, or null when

@@ -51,6 +51,11 @@ export class WorkerIndex {
   toBytes(): Promise<Uint8Array>;
   /** As Index.save: 'conflict' unless the worker's index loaded or saved the copy last, or `overwrite`; resolves to the new generation. */
   save(name: string, options?: WorkerStoreOptions & ProgressOptions & { chunkSize?: number; overwrite?: boolean }): Promise<number>;
+  /**
+   * The `source` of this index's saves as watch() reports them: the page's watch() may hear a save before
+   * save() resolves, so compare this, not the generation, to tell the index's own saves from other tabs'.
+   */
+  readonly source: string;
   ids(): Promise<Uint32Array>;
   memory(): Promise<MemoryReport>;
   /** size, deletedCount, tombstoneRatio, memoryBytes and sq8 together. */

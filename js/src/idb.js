@@ -3,14 +3,15 @@
 // Layout: one database (default 'pocketvec', version 1), two object stores:
 //   manifests  keyPath 'name': { name, generation, byteLength, chunkSize, chunkCount, savedAt } (older
 //              saves also hold checksums[], CRC-32s no longer read)
-//   chunks     keys [name, generation, i]: Uint8Array of chunkSize bytes (the last may be shorter)
+//   chunks     keys [name, generation, i]: Uint8Array of chunkSize bytes (the last may be shorter);
+//              key '': the database's last generation (COUNTER)
 // A save puts the chunks of a new generation (from a writer: Index's is the WASM serializer), the
 // manifest naming it and the deletes of the old one in ONE readwrite transaction and resolves on its
 // `complete`: all of it happens or none does. It first reads the manifest in that transaction and
 // aborts with 'conflict' when the copy there is not the generation the caller expects: readwrite
-// transactions on the same stores run one at a time, across tabs too, so no lock is needed. A first
-// save starts the generation from the clock (ms x 1024, not 1; later saves add 1): a name deleted and
-// saved again gets a generation above any it had, not one another tab may still remember. Once
+// transactions on the same stores run one at a time, across tabs too, so no lock is needed. Every save
+// and remove bumps the database's counter in its transaction; a new generation is above the counter
+// and the copy it replaces, so no name ever gets a generation another tab may still remember. Once
 // committed, a save is posted on the BroadcastChannel 'pocketvec:<dbName>' (watch()). A load reads
 // manifest and chunks in one readonly transaction and hands each chunk on in order once it exists and
 // has its size; the C++ parser's CRC-32C catches damaged or reordered chunks. The store never parses
@@ -18,11 +19,17 @@
 // `indexedDB` is injectable (openStore({ indexedDB })): Node tests use fake-indexeddb.
 // The OPFS store is at the end of this file.
 import { PocketvecError } from './errors.js';
-import { abortedError, reporter, throwIfAborted } from './progress.js';
+import { abortedError, reporter, settled, throwIfAborted } from './progress.js';
 
 const DB_VERSION = 1;
 const MANIFESTS = 'manifests';
 const CHUNKS = 'chunks';
+// The database's last generation, in CHUNKS under key '' (no chunk key is a string; older versions never
+// read it). Without one (a new or older database) it starts from the clock, ms x 1024.
+const COUNTER = '';
+const safe = Number.isSafeInteger;
+/** The generation after `counter` (a request's result) and `old` (a manifest), never one either had. */
+const nextGeneration = (counter, old) => Math.max(safe(counter) ? counter : Date.now() * 1024, safe(old?.generation) ? old.generation : 0) + 1;
 /** 1 MiB: small enough for any backend's single-value limits, large enough to keep request count low. */
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
 
@@ -92,17 +99,24 @@ export class IdbStore {
   #db = null; // Promise<IDBDatabase> | null; reset when the connection closes
   #bc = null; // the BroadcastChannel of watch(), while one listens; saves post on it, so not to themselves
   #watchers = 0;
+  #source;
 
   /**
-   * @param {{ indexedDB?: IDBFactory, dbName?: string }} [options]
+   * @param {{ indexedDB?: IDBFactory, dbName?: string, source?: string }} [options]
    */
-  constructor({ indexedDB, dbName = 'pocketvec' } = {}) {
+  constructor({ indexedDB, dbName = 'pocketvec', source = newSource() } = {}) {
     this.#factory = indexedDB;
     this.#dbName = dbName;
+    this.#source = String(source);
   }
 
   get dbName() {
     return this.#dbName;
+  }
+
+  /** Sent with this store's saves (watch() reports it): tells a WorkerIndex's, or any one store's, apart. */
+  get source() {
+    return this.#source;
   }
 
   #open() {
@@ -156,14 +170,15 @@ export class IdbStore {
       stop = abortOn(signal, tx);
       const manifests = tx.objectStore(MANIFESTS);
       const chunkStore = tx.objectStore(CHUNKS);
+      const counter = chunkStore.get(COUNTER);
       const get = manifests.get(name);
       get.onsuccess = () => {
         let source;
         try {
           const old = get.result;
           checkGeneration(old, old?.generation, name, `IndexedDB "${this.#dbName}"`, expectGeneration, overwrite);
-          // (A malformed manifest's generation, overwritten: start afresh.)
-          generation = Number.isSafeInteger(old?.generation) ? old.generation + 1 : Date.now() * 1024;
+          generation = nextGeneration(counter.result, old);
+          chunkStore.put(generation, COUNTER).onerror = onError;
           source = writer(chunkSize);
           length = source.length;
           report = reporter(onProgress, length);
@@ -178,7 +193,8 @@ export class IdbStore {
             if (onProgress) req.onsuccess = () => { written += chunk.length; if (written < length) report(written); };
           }
           manifests.put({ name, generation, byteLength: length, chunkSize, chunkCount, savedAt: Date.now() }).onerror = onError;
-          if (old) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
+          // (Not under a generation that is no key: IndexedDB would throw. Such chunks stay, unreachable.)
+          if (safe(old?.generation)) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
         } catch (err) {
           // A synchronous throw (a conflict, the writer, DataCloneError, some engines' QuotaExceededError): undo it all.
           try {
@@ -202,12 +218,12 @@ export class IdbStore {
     } finally {
       stop?.();
     }
-    report(length, true);
     try {
       const bc = this.#bc ?? new BroadcastChannel(`pocketvec:${this.#dbName}`);
-      bc.postMessage({ dbName: this.#dbName, name, generation });
+      bc.postMessage({ dbName: this.#dbName, name, generation, source: this.#source });
       if (bc !== this.#bc) bc.close();
     } catch { /* no BroadcastChannel here: nobody to tell */ }
+    settled(report, length, true); // (committed: a throw from it cannot undo the save)
     return generation;
   }
 
@@ -218,9 +234,10 @@ export class IdbStore {
   watch(callback) {
     if (typeof callback !== 'function') throw new PocketvecError('invalid_argument', `watch() needs a function, got ${typeof callback}`);
     if (typeof BroadcastChannel !== 'function') return () => {};
-    const bc = (this.#bc ??= new BroadcastChannel(`pocketvec:${this.#dbName}`));
+    if (!this.#bc) (this.#bc = new BroadcastChannel(`pocketvec:${this.#dbName}`)).unref?.(); // (Node: not keeping it alive)
+    const bc = this.#bc;
     const listener = ({ data }) => {
-      if (typeof data?.name === 'string' && Number.isSafeInteger(data.generation)) callback({ dbName: this.#dbName, name: data.name, generation: data.generation });
+      if (typeof data?.name === 'string' && safe(data.generation)) settled(callback, { dbName: this.#dbName, name: data.name, generation: data.generation, source: data.source });
     };
     bc.addEventListener('message', listener);
     this.#watchers++;
@@ -298,7 +315,7 @@ export class IdbStore {
     throwIfAborted(signal);
     if (manifest === undefined) return null;
     if (!validManifest(manifest)) throw corrupt(name, 'its manifest is malformed');
-    report?.(manifest.byteLength, true);
+    if (report) settled(report, manifest.byteLength, true);
     return out ?? true;
   }
 
@@ -328,13 +345,16 @@ export class IdbStore {
       const finished = done(tx);
       const manifests = tx.objectStore(MANIFESTS);
       const chunkStore = tx.objectStore(CHUNKS);
+      const counter = chunkStore.get(COUNTER);
       const get = manifests.get(name);
       get.onsuccess = () => {
         const old = get.result;
         if (!old) return;
         existed = true;
         manifests.delete(name);
-        const count = Number.isInteger(old.chunkCount) ? old.chunkCount : 0;
+        // A save after this one gets a generation above the removed copy's, whichever tab remembers it.
+        chunkStore.put(nextGeneration(counter.result, old), COUNTER);
+        const count = safe(old.generation) && Number.isInteger(old.chunkCount) ? old.chunkCount : 0;
         for (let i = 0; i < count; i++) chunkStore.delete([name, old.generation, i]);
       };
       await finished;
@@ -362,11 +382,12 @@ function validManifest(m) {
 
 /** navigator.storage's answers; where there is none, { supported: false } and nothing else known. */
 async function storage(request) {
-  const s = globalThis.navigator?.storage;
-  if (!s) return { supported: false, persisted: false, usage: undefined, quota: undefined };
   try {
+    const s = globalThis.navigator?.storage;
+    if (!s) return { supported: false, persisted: false, usage: undefined, quota: undefined };
     const persisted = (await (request && s.persist ? s.persist() : s.persisted?.())) === true;
-    const { usage, quota } = (await s.estimate?.()) ?? {};
+    // (A grant stands even if estimate() fails: usage and quota are then unknown.)
+    const { usage, quota } = (await Promise.resolve().then(() => s.estimate?.()).catch(() => {})) ?? {};
     return { supported: true, persisted, usage, quota };
   } catch (err) {
     throw new PocketvecError('io_error', `navigator.storage failed (${describe(err)})`, { cause: err });
@@ -377,6 +398,8 @@ async function storage(request) {
 export const persist = () => storage(true);
 /** { supported, persisted, usage, quota } of this origin's storage, asking nothing. */
 export const storageInfo = () => storage(false);
+
+export const newSource = () => Math.random().toString(36).slice(2);
 
 let defaultStore = null;
 

@@ -50,4 +50,9 @@ export function reporter(onProgress, total) {
   };
 }
 
+/** fn(...args), for a call whose work is done: a throw is reported (reportError, else console.error), not thrown. */
+export function settled(fn, ...args) {
+  try { fn(...args); } catch (err) { (globalThis.reportError ?? console.error)(err); }
+}
+
 export { now };

@@ -20,6 +20,7 @@ import { STEPPED } from './index.js';
 export function serve({ Index, post, listen, pause }) {
   let index = null;
   let queue = Promise.resolve();
+  const stores = new Map(); // dbName -> the IdbStore of saves
   const controllers = new Map(); // call id -> AbortController, for calls that can be cancelled
 
   const ops = {
@@ -46,9 +47,10 @@ export function serve({ Index, post, listen, pause }) {
     reserve: ([n]) => index.reserve(n),
     train: ([sample]) => index.train(sample),
     toBytes: () => index.toBytes(),
-    save([name, { dbName, chunkSize, overwrite } = {}], extra) {
-      const store = dbName === undefined ? undefined : openStore({ dbName });
-      return index.save(name, { ...(store ? { store } : {}), chunkSize, overwrite, ...extra });
+    save([name, { dbName, chunkSize, overwrite, source } = {}], extra) {
+      // (One store per database, posting as the WorkerIndex: its page's watch() can tell the save apart.)
+      if (!stores.has(dbName)) stores.set(dbName, openStore({ dbName, source }));
+      return index.save(name, { store: stores.get(dbName), chunkSize, overwrite, ...extra });
     },
     ids: () => index.ids(),
     memory: () => index.memory(),

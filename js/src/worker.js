@@ -3,7 +3,7 @@
 // copied unless { transfer: true }; results are transferred back. The worker's PocketvecError arrives
 // with its code; a worker that dies fails every pending and later call with 'internal_error'.
 import { PocketvecError } from './errors.js';
-import { openStore } from './idb.js';
+import { newSource, openStore } from './idb.js';
 import { abortedError, progressOptions } from './progress.js';
 
 /**
@@ -20,6 +20,7 @@ export function defineWorkerIndex(spawn) {
     #info = null; // { dim, metric, quantization, m, efConstruction, efSearch, seed } once made
     #failure = null; // the PocketvecError every call gets once the worker is gone
     #ended = null; // the dispose() promise
+    #source = newSource(); // the `source` of this index's saves, as watch() reports them
 
     constructor(token, port) {
       if (token !== INTERNAL) throw new TypeError('use WorkerIndex.create(), WorkerIndex.fromBytes() or WorkerIndex.load()');
@@ -195,7 +196,11 @@ export function defineWorkerIndex(spawn) {
     }
 
     save(name, { dbName, chunkSize, overwrite, onProgress, signal } = {}) {
-      return this.#call('save', [name, { dbName, chunkSize, overwrite }], { onProgress, signal });
+      return this.#call('save', [name, { dbName, chunkSize, overwrite, source: this.#source }], { onProgress, signal });
+    }
+
+    get source() {
+      return this.#source;
     }
 
     ids() {

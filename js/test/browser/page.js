@@ -253,6 +253,9 @@ window.steps = {
   tabHeard() {
     return window.heard;
   },
+  tabSource() {
+    return openStore().source;
+  },
   async tabSave(name, overwrite = false) {
     window.tab.insert(vectors(1, window.tab.size)); // a change, so the copies differ
     try {

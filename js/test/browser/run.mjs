@@ -165,16 +165,18 @@ for (const engine of selectedEngines()) {
         assert.equal(await tab2.step('tabLoad', 'tabs'), 100);
         await tab2.step('tabWatch');
         assert.deepEqual(await step('tabSave', 'tabs'), { generation: g + 1 });
-        const copy = (generation) => ({ dbName: 'pocketvec', name: 'tabs', generation });
-        assert.deepEqual(await heard(tab2, 1), [copy(g + 1)], 'tab 2 hears tab 1\'s save');
+        const [source1, source2] = [await step('tabSource'), await tab2.step('tabSource')];
+        assert.notEqual(source1, source2);
+        const copy = (generation, source) => ({ dbName: 'pocketvec', name: 'tabs', generation, source });
+        assert.deepEqual(await heard(tab2, 1), [copy(g + 1, source1)], 'tab 2 hears tab 1\'s save');
         const conflict = await tab2.step('tabSave', 'tabs');
         assert.equal(conflict.code, 'conflict', JSON.stringify(conflict));
         assert.match(conflict.message, new RegExp(`^"tabs" in IndexedDB "pocketvec" is generation ${g + 1}, .*pass \\{ overwrite: true \\}`));
         assert.equal(await tab2.step('tabSize', 'tabs'), 101, 'tab 1\'s copy is there');
         assert.deepEqual(await tab2.step('tabSave', 'tabs', true), { generation: g + 2 });
-        assert.deepEqual(await heard(tab1, 1), [copy(g + 2)], 'tab 1 hears tab 2\'s save, not its own');
+        assert.deepEqual(await heard(tab1, 1), [copy(g + 2, source2)], 'tab 1 hears tab 2\'s save, not its own');
         assert.equal(await step('tabSize', 'tabs'), 102);
-        assert.deepEqual(await tab2.step('tabHeard'), [copy(g + 1)], 'tab 2 does not hear its own save');
+        assert.deepEqual(await tab2.step('tabHeard'), [copy(g + 1, source1)], 'tab 2 does not hear its own save');
       } finally {
         await tab2.close();
       }

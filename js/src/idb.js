@@ -421,6 +421,7 @@ export function openStore(options) {
 // (encodeURIComponent, '.' as %2E: no dot, so no name's files can be another's):
 //   N.<generation>.pvx   the bytes of one generation
 //   N.a, N.b             two manifest slots: JSON [generation, byteLength, data file, FNV-1a of the three joined by ',']
+//   generation           the directory's last generation, [g, FNV-1a]: a save's is above it and the copy it replaces
 // A save writes and flushes a new data file, then commits by writing the slot that does not hold the
 // current generation, then deletes the other data files of N. A load takes the valid slot of highest
 // generation (a torn or garbage one is ignored; none valid: nothing was committed, no copy) and checks
@@ -434,6 +435,17 @@ const fnv = (s) => [...s].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 167776
 const record = (...a) => JSON.stringify([...a, fnv(`${a}`)]);
 const notFound = (e) => { if (e.name !== 'NotFoundError') throw e; return null; };
 /** h.write that throws unless all of `b` was written; returns its length. */
+/** The record in h's file, or null: torn or garbage. */
+const read = (h) => {
+  try {
+    let t = new Uint8Array(h.getSize());
+    h.read(t, { at: 0 });
+    const a = JSON.parse((t = new TextDecoder().decode(t)));
+    return record(...a.slice(0, -1)) === t ? a : null;
+  } catch {
+    return null;
+  }
+};
 const write = (h, b, at) => { if (h.write(b, { at }) !== b.length) throw new Error(`a short write at ${at}`); return b.length; };
 
 async function opfs(dir) {
@@ -487,16 +499,28 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
       const h = await fs.open(`${n}.${s}`, false);
       if (!h) continue;
       try {
-        let text = new Uint8Array(h.getSize());
-        h.read(text, { at: 0 });
-        const [g, len, f] = JSON.parse((text = new TextDecoder().decode(text)));
-        if (record(g, len, f) === text && Number.isSafeInteger(g) && !(best?.g > g)) best = { s, g, n: len, f };
-      } catch { /* torn or garbage: the other slot */ } finally {
+        const [g, len, f] = read(h) ?? [];
+        if (safe(g) && !(best?.g > g)) best = { s, g, n: len, f };
+      } finally {
         h.close();
       }
     }
     return best;
   };
+  /** The directory's generation counter (file 'generation', no dot: no name's) bumped past `old`, under lock '' (no name's). */
+  const bump = (fs, old) => locked('', async () => {
+    const h = await fs.open('generation', true);
+    try {
+      const c = read(h);
+      const g = nextGeneration(c?.[0], old && { generation: old.g });
+      h.truncate(0);
+      write(h, new TextEncoder().encode(record(g)), 0);
+      h.flush();
+      return g;
+    } finally {
+      h.close();
+    }
+  });
   /** Removes N's data files but `keep`, as far as it can: strays only take space, the next save retries. */
   const sweep = async (fs, n, keep) => {
     try {
@@ -512,7 +536,7 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
       return run(name, 'saving', signal, async (fs, n) => {
         const old = await current(fs, n);
         checkGeneration(old, old?.g, name, where, expectGeneration, overwrite);
-        const g = old ? old.g + 1 : Date.now() * 1024;
+        const g = await bump(fs, old); // above any generation this directory gave out: none repeats for N
         const f = `${n}.${g}.pvx`;
         let h = await fs.open(f, true);
         let source, report, length, keep;
@@ -552,7 +576,7 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
           source?.end?.();
         }
         await sweep(fs, n, f);
-        report(length, true);
+        settled(report, length, true); // (committed: a throw from it cannot undo the save)
         return g;
       });
     },
@@ -568,12 +592,12 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
         const report = reporter(onProgress, c.n);
         report(0, true);
         const out = onChunk ? null : new Uint8Array(c.n);
-        for (let at = 0, part; at < c.n; report((at += part.length))) {
+        for (let at = 0, part; at < c.n; (at += part.length) < c.n && report(at)) {
           throwIfAborted(signal);
           h.read((part = out?.subarray(at, at + DEFAULT_CHUNK_SIZE) ?? new Uint8Array(Math.min(DEFAULT_CHUNK_SIZE, c.n - at))), { at });
           onChunk?.(part);
         }
-        report(c.n, true);
+        settled(report, c.n, true);
         return out ?? true;
       } finally {
         h?.close();

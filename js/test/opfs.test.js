@@ -129,7 +129,7 @@ describe('OPFS store (in-memory adapter)', () => {
     const g = await index.save('notes/été.v1', { store, chunkSize: 1000, onProgress: (p) => reports.push(p.done) });
     assert.ok(Number.isSafeInteger(g));
     assert.equal(reports.at(-1), index.toBytes().length);
-    assert.deepEqual([...adapter.files.keys()].sort(), [`notes%2F%C3%A9t%C3%A9%2Ev1.${g}.pvx`, 'notes%2F%C3%A9t%C3%A9%2Ev1.a']);
+    assert.deepEqual([...adapter.files.keys()].sort(), ['generation', `notes%2F%C3%A9t%C3%A9%2Ev1.${g}.pvx`, 'notes%2F%C3%A9t%C3%A9%2Ev1.a']);
     same(await Index.load('notes/été.v1', { store }), index);
     const raw = await store.get('notes/été.v1');
     assert.deepEqual(Buffer.from(raw), Buffer.from(index.toBytes()));
@@ -150,7 +150,7 @@ describe('OPFS store (in-memory adapter)', () => {
     const b = await Index.load('x', { store });
     b.insertBatch(randomVectors(5, dim, 9));
     assert.equal(await b.save('x', { store }), g + 1);
-    assert.deepEqual([...adapter.files.keys()].sort(), [`x.${g + 1}.pvx`, 'x.a', 'x.b']);
+    assert.deepEqual([...adapter.files.keys()].sort(), ['generation', `x.${g + 1}.pvx`, 'x.a', 'x.b']);
     a.insertBatch(randomVectors(3, dim, 8));
     await rejects(a.save('x', { store }), 'conflict', new RegExp(`^"x" in OPFS "pocketvec" is generation ${g + 1}, .*overwrite: true`));
     same(await Index.load('x', { store }), b);
@@ -204,7 +204,7 @@ describe('OPFS store (in-memory adapter)', () => {
     a.insertBatch(randomVectors(2, dim, 6));
     assert.equal(await a.save('x', { store }), g + 1);
     same(await Index.load('x', { store }), a);
-    assert.deepEqual([...adapter.files.keys()].sort(), [`x.${g + 1}.pvx`, 'x.a', 'x.b']);
+    assert.deepEqual([...adapter.files.keys()].sort(), ['generation', `x.${g + 1}.pvx`, 'x.a', 'x.b']);
     // Both slots bad, or the data file short or gone: corrupt_data.
     adapter.files.set(`x.${g + 1}.pvx`, adapter.files.get(`x.${g + 1}.pvx`).slice(1));
     await rejects(store.get('x'), 'corrupt_data', /its data file x\.\d+\.pvx is missing or not \d+ bytes$/);
@@ -263,21 +263,22 @@ describe('OPFS store (in-memory adapter)', () => {
     undo();
     assert.equal((await Index.load('x', { store })).size, 300);
     assert.deepEqual([...adapter.files.keys()].filter((f) => f.endsWith('.pvx')), [`x.${g}.pvx`]);
-    assert.equal(await index.save('x', { store }), g + 1);
+    const g1 = await index.save('x', { store }); // (above g + 1: the failed save took that one)
+    assert.ok(g1 > g + 1);
     // The slot cannot be emptied: the record stands, so the save resolves with its generation.
     undo = slotFlush(adapter, true);
     index.insertBatch(randomVectors(4, dim, 13));
-    assert.equal(await index.save('x', { store }), g + 2);
+    assert.equal(await index.save('x', { store }), g1 + 1);
     undo();
     same(await Index.load('x', { store }), index);
     // A sweep that fails (names() throws) after the commit: the save resolves, the next one is no conflict.
     const names = adapter.names;
     adapter.names = async () => { throw new DOMException('x', 'UnknownError'); };
     index.insertBatch(randomVectors(4, dim, 14));
-    assert.equal(await index.save('x', { store }), g + 3);
+    assert.equal(await index.save('x', { store }), g1 + 2);
     adapter.names = names;
     index.insertBatch(randomVectors(4, dim, 15));
-    assert.equal(await index.save('x', { store }), g + 4);
+    assert.equal(await index.save('x', { store }), g1 + 3);
     same(await Index.load('x', { store }), index);
     assert.equal([...adapter.files.keys()].filter((f) => f.endsWith('.pvx')).length, 1);
   });
@@ -384,6 +385,45 @@ describe('OPFS store (in-memory adapter)', () => {
       }
     }
     assert.ok(runs > 200, `${runs} runs`);
+  });
+
+  test('generations never repeat for a name: removed and saved again in one clock tick, a stale index gets conflict', async () => {
+    const adapter = memoryDir();
+    const store = storeOver(adapter);
+    const now = Date.now;
+    Date.now = () => 1000;
+    try {
+      const a = await sampleIndex(21);
+      const g = await a.save('x', { store });
+      const stale = await Index.load('x', { store });
+      assert.equal(await Index.remove('x', { store }), true);
+      const g2 = await (await sampleIndex(22)).save('x', { store });
+      assert.ok(g2 > g, `${g2} > ${g}`);
+      stale.insertBatch(randomVectors(2, dim, 23));
+      await rejects(stale.save('x', { store }), 'conflict');
+      adapter.files.set('generation', new Uint8Array(3)); // a torn counter: from the clock, above the copy's
+      assert.equal(await store.put('x', new Uint8Array(1), { expectGeneration: g2 }), g2 + 1);
+    } finally {
+      Date.now = now;
+    }
+  });
+
+  test('an onProgress that throws on the last report: the save and the load still resolve', async () => {
+    const store = storeOver(memoryDir());
+    const index = await sampleIndex(24);
+    const last = (p) => { if (p.done === p.total) throw new Error('last report'); };
+    const errors = [];
+    const report = globalThis.reportError;
+    globalThis.reportError = (e) => errors.push(e.message);
+    try {
+      const g = await index.save('x', { store, onProgress: last });
+      assert.ok(await Index.load('x', { store, onProgress: last }));
+      index.insertBatch(randomVectors(2, dim, 25));
+      assert.equal(await index.save('x', { store }), g + 1);
+    } finally {
+      globalThis.reportError = report;
+    }
+    assert.deepEqual(errors, ['last report', 'last report']);
   });
 
   test('without OPFS (Node): put and get reject with unsupported, saying why', async () => {

@@ -18,7 +18,7 @@ export interface MemoryReport {
  * AbortSignal fired; the error's cause is signal.reason; nothing changed), 'internal_error' (a pocketvec bug,
  * or a WorkerIndex whose worker died), 'quota_exceeded' (a save over the storage quota; cause: the browser's
  * QuotaExceededError; the saved copy is unchanged) and 'conflict' (a save over a copy another index or tab
- * saved; nothing written).
+ * saved; nothing written), 'unsupported' (an OPFS store where sync access handles are not).
  */
 export type ErrorCode =
   | 'invalid_argument'
@@ -38,7 +38,8 @@ export type ErrorCode =
   | 'aborted'
   | 'internal_error'
   | 'quota_exceeded'
-  | 'conflict';
+  | 'conflict'
+  | 'unsupported';
 
 /** Every error pocketvec throws or rejects with. */
 export class PocketvecError extends Error {
@@ -130,8 +131,8 @@ export interface BatchResults {
 }
 
 export interface StoreOptions {
-  /** Where to save; default: openStore() (globalThis.indexedDB, database 'pocketvec'). */
-  store?: IdbStore;
+  /** Where to save; default: openStore() (globalThis.indexedDB, database 'pocketvec'). openOpfsStore() in a worker. */
+  store?: IdbStore | OpfsStore;
 }
 
 export interface LoadOptions extends StoreOptions, ProgressOptions {}
@@ -340,3 +341,37 @@ export function storageInfo(): Promise<StorageInfo>;
  * Without options, the shared default store.
  */
 export function openStore(options?: { indexedDB?: IDBFactory; dbName?: string; source?: string }): IdbStore;
+
+/**
+ * A file system directory for OpfsStore: `open` resolves to a FileSystemSyncAccessHandle-like handle, or null when
+ * the file is absent and `create` is false. The default is directory `dir` of navigator.storage.getDirectory().
+ */
+export interface OpfsAdapter {
+  open(file: string, create: boolean): Promise<{
+    read(buffer: Uint8Array, options: { at: number }): number;
+    write(buffer: Uint8Array, options: { at: number }): number;
+    truncate(size: number): void;
+    getSize(): number;
+    flush(): void;
+    close(): void;
+  } | null>;
+  remove(file: string): Promise<void>;
+  names(): Promise<string[]>;
+}
+
+/**
+ * Saved indexes in the origin private file system through sync access handles (dedicated workers in Chromium and
+ * Firefox): IdbStore's put/get/list/delete, generations and error codes, no watch(). Where sync access handles are
+ * not (the main thread, WebKitGTK, Node) every call rejects with 'unsupported'.
+ */
+export interface OpfsStore {
+  /** 'opfs:<dir>'. */
+  readonly dbName: string;
+  put: IdbStore['put'];
+  get: IdbStore['get'];
+  list(): Promise<string[]>;
+  delete(name: string): Promise<boolean>;
+}
+
+/** An OpfsStore over directory `dir` (default 'pocketvec') of the origin private file system; throws invalid_argument when `dir` is not a directory name. */
+export function openOpfsStore(options?: { dir?: string; adapter?: OpfsAdapter }): OpfsStore;

@@ -5,4 +5,4 @@ import { loadModule } from './loader-browser.js';
 
 export const Index = /* @__PURE__ */ defineIndex(loadModule);
 export { PocketvecError } from './errors.js';
-export { IdbStore, openStore, persist, storageInfo } from './idb.js';
+export { IdbStore, openOpfsStore, openStore, persist, storageInfo } from './idb.js';

@@ -3,7 +3,8 @@
 // `code` is the C++ errc name (include/pocketvec/error.hpp), so a JS caller can switch on the same
 // words the C++ docs use. Codes only in JS: 'disposed' (a method called after dispose()), 'aborted'
 // (progress.js), 'internal_error' (a C++ exception that is not a pocketvec::error: a pocketvec bug),
-// 'quota_exceeded' and 'conflict' (an IndexedDB save over the quota / over another tab's copy, idb.js).
+// 'quota_exceeded' and 'conflict' (an IndexedDB save over the quota / over another tab's copy, idb.js),
+// 'unsupported' (an OPFS store where sync access handles are not: main thread, WebKitGTK, Node; idb.js).
 
 /** errc names by numeric value; never reorder (the values are stable in C++). */
 const ERRC_NAMES = [

@@ -17,6 +17,7 @@
 // has its size; the C++ parser's CRC-32C catches damaged or reordered chunks. The store never parses
 // bytes.
 // `indexedDB` is injectable (openStore({ indexedDB })): Node tests use fake-indexeddb.
+// The OPFS store is at the end of this file.
 import { PocketvecError } from './errors.js';
 import { abortedError, reporter, settled, throwIfAborted } from './progress.js';
 
@@ -64,6 +65,32 @@ function checkName(name) {
 
 function corrupt(name, what) {
   return new PocketvecError('corrupt_data', `saved index "${name}" is corrupt: ${what}`);
+}
+
+/** Checks put()'s arguments (IdbStore's and the OPFS store's); returns the writer of `bytes`. */
+function putArgs(name, bytes, chunkSize, expectGeneration, overwrite) {
+  checkName(name);
+  if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !Number.isSafeInteger(expectGeneration)) {
+    throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
+  }
+  if (typeof overwrite !== 'boolean') throw new PocketvecError('invalid_argument', `overwrite must be a boolean, got ${typeof overwrite}`);
+  const writer = typeof bytes === 'function' ? bytes : bytes instanceof Uint8Array && ((size) => {
+    let at = 0;
+    // Copies: structured clone of a subarray would clone its whole underlying buffer.
+    return { length: bytes.length, next: () => bytes.slice(at, (at += size)) };
+  });
+  if (!writer) throw new PocketvecError('invalid_argument', 'bytes must be a Uint8Array');
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new PocketvecError('invalid_argument', `chunkSize must be a positive integer, got ${chunkSize}`);
+  return writer;
+}
+
+/** Throws 'conflict' when a copy is there (`found`, generation `g`) that is not expectGeneration's, unless overwrite. */
+function checkGeneration(found, g, name, where, expectGeneration, overwrite) {
+  const expected = typeof expectGeneration === 'function' ? expectGeneration() : expectGeneration;
+  if (found && !overwrite && g !== expected) {
+    throw new PocketvecError('conflict', `"${name}" in ${where} is generation ${g}, saved by another index or tab since this one ${
+      expected === undefined ? 'was made' : `had generation ${expected}`}; nothing was written; pass { overwrite: true } to replace it`);
+  }
 }
 
 export class IdbStore {
@@ -125,18 +152,7 @@ export class IdbStore {
    * inside the transaction), or any with `overwrite`; else 'conflict'. Resolves to the new generation.
    */
   async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false } = {}) {
-    checkName(name);
-    if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !safe(expectGeneration)) {
-      throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
-    }
-    if (typeof overwrite !== 'boolean') throw new PocketvecError('invalid_argument', `overwrite must be a boolean, got ${typeof overwrite}`);
-    const writer = typeof bytes === 'function' ? bytes : bytes instanceof Uint8Array && ((size) => {
-      let at = 0;
-      // Copies: structured clone of a subarray would clone its whole underlying buffer.
-      return { length: bytes.length, next: () => bytes.slice(at, (at += size)) };
-    });
-    if (!writer) throw new PocketvecError('invalid_argument', 'bytes must be a Uint8Array');
-    if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new PocketvecError('invalid_argument', `chunkSize must be a positive integer, got ${chunkSize}`);
+    const writer = putArgs(name, bytes, chunkSize, expectGeneration, overwrite);
     throwIfAborted(signal);
     const db = await this.#open();
     let failure = null;
@@ -160,12 +176,7 @@ export class IdbStore {
         let source;
         try {
           const old = get.result;
-          const expected = typeof expectGeneration === 'function' ? expectGeneration() : expectGeneration;
-          if (old && !overwrite && old.generation !== expected) {
-            throw new PocketvecError('conflict', `"${name}" in IndexedDB "${this.#dbName}" is generation ${old.generation}, ` +
-              `saved by another index or tab since this one ${expected === undefined ? 'was made' : `had generation ${expected}`}; ` +
-              'nothing was written; pass { overwrite: true } to replace it');
-          }
+          checkGeneration(old, old?.generation, name, `IndexedDB "${this.#dbName}"`, expectGeneration, overwrite);
           generation = nextGeneration(counter.result, old);
           chunkStore.put(generation, COUNTER).onerror = onError;
           source = writer(chunkSize);
@@ -400,4 +411,214 @@ let defaultStore = null;
 export function openStore(options) {
   if (options === undefined) return (defaultStore ??= new IdbStore());
   return new IdbStore(options);
+}
+
+// ---- The OPFS store (openOpfsStore): index bytes in the Origin Private File System through sync access
+// handles (dedicated workers of Chromium and Firefox), with IdbStore's put/get/list/delete, generations and
+// error codes. It lives in this file to share IdbStore's checks and messages (and gzip's dictionary).
+//
+// Layout, in directory `dir` (default 'pocketvec') of the origin's root; N is the name encoded
+// (encodeURIComponent, '.' as %2E: no dot, so no name's files can be another's):
+//   N.<generation>.pvx   the bytes of one generation
+//   N.a, N.b             two manifest slots: JSON [generation, byteLength, data file, FNV-1a of the three joined by ',']
+//   generation           the directory's last generation, [g, FNV-1a]: a save's is above it and the copy it replaces
+// A save writes and flushes a new data file, then commits by writing the slot that does not hold the
+// current generation, then deletes the other data files of N. A load takes the valid slot of highest
+// generation (a torn or garbage one is ignored; none valid: nothing was committed, no copy) and checks
+// its data file's length, so a save that stops anywhere, a first one too, leaves the last committed copy
+// (or none) loadable; the C++ parser's CRC-32C checks the bytes. list() names those with a valid slot. Each call
+// holds the Web Lock 'pocketvec:<dir>/N' where there is navigator.locks (one call per name at a time
+// across workers, as the exclusive sync access handles need). No watch(): saves are not broadcast.
+// File operations go through an adapter ({ open(file, create) → handle | null, remove(file), names() },
+// handles as FileSystemSyncAccessHandle), so Node tests run the logic over an in-memory directory.
+const fnv = (s) => [...s].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, 2166136261);
+const record = (...a) => JSON.stringify([...a, fnv(`${a}`)]);
+const notFound = (e) => { if (e.name !== 'NotFoundError') throw e; return null; };
+/** h.write that throws unless all of `b` was written; returns its length. */
+/** The record in h's file, or null: torn or garbage. */
+const read = (h) => {
+  try {
+    let t = new Uint8Array(h.getSize());
+    h.read(t, { at: 0 });
+    const a = JSON.parse((t = new TextDecoder().decode(t)));
+    return record(...a.slice(0, -1)) === t ? a : null;
+  } catch {
+    return null;
+  }
+};
+const write = (h, b, at) => { if (h.write(b, { at }) !== b.length) throw new Error(`a short write at ${at}`); return b.length; };
+
+async function opfs(dir) {
+  let root;
+  try {
+    if (!FileSystemFileHandle.prototype.createSyncAccessHandle) throw 0;
+    root = await navigator.storage.getDirectory();
+  } catch (e) {
+    throw new PocketvecError('unsupported', 'OPFS sync access handles exist only in dedicated workers, not in WebKitGTK; use openStore() (IndexedDB)', { cause: e });
+  }
+  const d = await root.getDirectoryHandle(dir, { create: true }); // an error here is the call's io_error
+  return {
+    open: (f, create) => d.getFileHandle(f, { create }).then((h) => h.createSyncAccessHandle(), notFound),
+    remove: (f) => d.removeEntry(f).catch(notFound),
+    names: () => Array.fromAsync(d.keys()),
+  };
+}
+
+/**
+ * A store in directory `dir` (default 'pocketvec') of the origin private file system, for dedicated
+ * workers; its calls reject with 'unsupported' where sync access handles are not. `adapter`: tests.
+ * @param {{ dir?: string, adapter?: object }} [options]
+ */
+export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
+  if (typeof dir !== 'string' || !/^(?!\.\.?$)[^/\\]+$/.test(dir)) throw new PocketvecError('invalid_argument', `dir must be a directory name, got ${JSON.stringify(dir)}`);
+  const where = `OPFS "${dir}"`;
+  let fsp = null;
+  // Without navigator.locks (no engine with sync access handles lacks it) calls on a name are not
+  // serialized: concurrent puts could both commit, and the second open of a file would throw.
+  const locked = (n, fn) => { const l = globalThis.navigator?.locks; return l ? l.request(`pocketvec:${dir}/${n}`, fn) : fn(); };
+  /** `fn(fs, N)` under N's lock (list: no lock); errors not PocketvecErrors become `what`'s io_error or quota_exceeded. */
+  const run = async (name, what, signal, fn) => {
+    checkName(name);
+    if (/\p{Cs}/u.test(name)) throw new PocketvecError('invalid_argument', 'a saved index name must not hold a lone surrogate');
+    try {
+      throwIfAborted(signal);
+      const fs = await (fsp ??= (adapter ? Promise.resolve(adapter) : opfs(dir)).catch((e) => { fsp = null; throw e; }));
+      const n = encodeURIComponent(name).replace(/\./g, '%2E');
+      return await (what === 'listing' ? fn(fs) : locked(n, () => fn(fs, n)));
+    } catch (e) {
+      if (signal?.aborted) throw abortedError(signal);
+      if (e instanceof PocketvecError) throw e;
+      throw new PocketvecError(e?.name === 'QuotaExceededError' ? 'quota_exceeded' : 'io_error',
+        `${what} "${name}" in ${where} failed (${describe(e)})${what === 'saving' ? '; the saved copy, if any, is unchanged' : ''}`, { cause: e });
+    }
+  };
+  /** The committed copy { s: slot, g, n: byteLength, f: data file }, or null: no valid slot, nothing committed. */
+  const current = async (fs, n) => {
+    let best = null;
+    for (const s of 'ab') {
+      const h = await fs.open(`${n}.${s}`, false);
+      if (!h) continue;
+      try {
+        const [g, len, f] = read(h) ?? [];
+        if (safe(g) && !(best?.g > g)) best = { s, g, n: len, f };
+      } finally {
+        h.close();
+      }
+    }
+    return best;
+  };
+  /** The directory's generation counter (file 'generation', no dot: no name's) bumped past `old`, under lock '' (no name's). */
+  const bump = (fs, old) => locked('', async () => {
+    const h = await fs.open('generation', true);
+    try {
+      const c = read(h);
+      const g = nextGeneration(c?.[0], old && { generation: old.g });
+      h.truncate(0);
+      write(h, new TextEncoder().encode(record(g)), 0);
+      h.flush();
+      return g;
+    } finally {
+      h.close();
+    }
+  });
+  /** Removes N's data files but `keep`, as far as it can: strays only take space, the next save retries. */
+  const sweep = async (fs, n, keep) => {
+    try {
+      for (const f of await fs.names()) if (f !== keep && /^\d+\.pvx$/.test(f.slice(n.length + 1)) && f.startsWith(`${n}.`)) await fs.remove(f);
+    } catch { /* best effort */ }
+  };
+  return {
+    dbName: `opfs:${dir}`, // keys the generations an Index remembers: not the IdbStore of the same name
+
+    /** As IdbStore.put: a new generation, atomically; 'conflict' unless the copy there is expectGeneration's, or overwrite. */
+    async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false } = {}) {
+      const writer = putArgs(name, bytes, chunkSize, expectGeneration, overwrite);
+      return run(name, 'saving', signal, async (fs, n) => {
+        const old = await current(fs, n);
+        checkGeneration(old, old?.g, name, where, expectGeneration, overwrite);
+        const g = await bump(fs, old); // above any generation this directory gave out: none repeats for N
+        const f = `${n}.${g}.pvx`;
+        let h = await fs.open(f, true);
+        let source, report, length, keep;
+        try {
+          h.truncate(0);
+          source = writer(chunkSize);
+          report = reporter(onProgress, (length = source.length));
+          report(0, true);
+          // One synchronous run, as IdbStore's: the index cannot change under the writer. As many chunks
+          // as IdbStore takes: a writer's empty chunk cannot loop forever.
+          let at = 0;
+          for (let i = Math.ceil(length / chunkSize); i--; at < length && report(at)) {
+            throwIfAborted(signal);
+            at += write(h, source.next(), at);
+          }
+          if (at !== length) throw new Error(`the writer gave ${at} of ${length} bytes`);
+          h.flush();
+          h.close();
+          throwIfAborted(signal);
+          h = await fs.open(`${n}.${old?.s === 'a' ? 'b' : 'a'}`, true);
+          h.truncate(0);
+          write(h, new TextEncoder().encode(record(g, length, f)), 0);
+          keep = true;
+          try {
+            h.flush();
+          } catch (e) {
+            // Uncommitted if the slot can be emptied (f goes once that is flushed too); else the record stands.
+            try { h.truncate(0); } catch { e = 0; }
+            if (e) { try { h.flush(); keep = false; } catch {} throw e; }
+          }
+        } catch (e) {
+          h.close();
+          if (!keep) await fs.remove(f).catch(() => {});
+          throw e;
+        } finally {
+          h.close();
+          source?.end?.();
+        }
+        await sweep(fs, n, f);
+        settled(report, length, true); // (committed: a throw from it cannot undo the save)
+        return g;
+      });
+    },
+
+    /** As IdbStore.get: the bytes (null: none), or true after handing each 1 MiB to onChunk in order. */
+    get: (name, { onProgress, signal, onChunk, onGeneration } = {}) => run(name, 'loading', signal, async (fs, n) => {
+      const c = await current(fs, n);
+      if (!c) return null;
+      const h = await fs.open(c.f, false);
+      try {
+        if (!h || h.getSize() !== c.n) throw corrupt(name, `its data file ${c.f} is missing or not ${c.n} bytes`);
+        onGeneration?.(c.g);
+        const report = reporter(onProgress, c.n);
+        report(0, true);
+        const out = onChunk ? null : new Uint8Array(c.n);
+        for (let at = 0, part; at < c.n; (at += part.length) < c.n && report(at)) {
+          throwIfAborted(signal);
+          h.read((part = out?.subarray(at, at + DEFAULT_CHUNK_SIZE) ?? new Uint8Array(Math.min(DEFAULT_CHUNK_SIZE, c.n - at))), { at });
+          onChunk?.(part);
+        }
+        settled(report, c.n, true);
+        return out ?? true;
+      } finally {
+        h?.close();
+      }
+    }),
+
+    /** Names of the saved indexes (a valid slot, a or b: a delete may have stopped midway), sorted. */
+    list: () => run('*', 'listing', null, async (fs) => {
+      const out = [];
+      for (const n of new Set((await fs.names()).filter((f) => /^[^.]+\.[ab]$/.test(f)).map((f) => f.slice(0, -2)))) {
+        if (await locked(n, () => current(fs, n))) out.push(decodeURIComponent(n));
+      }
+      return out.sort();
+    }),
+
+    /** Deletes the copy under `name` (the current slot last); resolves to whether there was one. */
+    delete: (name) => run(name, 'removing', null, async (fs, n) => {
+      const c = await current(fs, n);
+      for (const s of c?.s === 'a' ? 'ba' : 'ab') await fs.remove(`${n}.${s}`);
+      await sweep(fs, n);
+      return !!c;
+    }),
+  };
 }

@@ -1,5 +1,5 @@
 // The browser test page: exposes steps the Playwright driver (run.mjs) calls with page.evaluate().
-import { Index, PocketvecError, openStore, persist, storageInfo } from '../../src/browser.js';
+import { Index, PocketvecError, openOpfsStore, openStore, persist, storageInfo } from '../../src/browser.js';
 import { WorkerIndex } from '../../src/worker-browser.js';
 import { cases } from '../parity/cases.js';
 
@@ -281,6 +281,22 @@ window.steps = {
   closeFrame() {
     document.getElementById('tab2')?.contentWindow.stopWatch?.();
     document.getElementById('tab2')?.remove();
+  },
+  /** The OPFS store: in a module worker (opfs-store.js; with `bench`, its timings), and on this page. */
+  async opfsStore(bench) {
+    const worker = new Worker(new URL('./opfs-store.js', import.meta.url), { type: 'module' });
+    try {
+      const inWorker = await withTimeout(new Promise((resolve) => {
+        worker.onmessage = (e) => resolve(e.data);
+        worker.onerror = (e) => resolve({ error: `worker error ${e.message}` });
+        worker.postMessage({ bench });
+      }), bench ? 600000 : 30000, 'OPFS store worker');
+      if (bench) return inWorker;
+      const onPage = await Index.list({ store: openOpfsStore() }).then(() => 'listed', (err) => `${err.code}: ${err.message}`);
+      return { inWorker, onPage };
+    } finally {
+      worker.terminate();
+    }
   },
   async inWorker(seed) {
     const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });

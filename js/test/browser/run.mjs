@@ -9,6 +9,7 @@
 //   errors arrive as PocketvecError; the same answers come from a module Worker;
 //   the parity suite (test/parity/cases.js) against Index and against WorkerIndex, IndexedDB included;
 //   WorkerIndex's dispose() terminates its Worker, and transfer detaches only on request;
+//   the OPFS store in a module worker (save, load, conflict; WebKitGTK and the page: 'unsupported');
 //   the capability probe (wasm SIMD, SharedArrayBuffer with and without isolation, OPFS), pinned per engine;
 //   no console or page errors.
 // Run: npm run test:browser (needs js/dist from `npm run build:wasm`); POCKETVEC_BROWSERS=chromium,firefox
@@ -205,6 +206,20 @@ for (const engine of selectedEngines()) {
         });
       }
     }
+
+    test('OPFS store: in a module worker save, load (same bytes), conflict until overwrite; unsupported on the page', async () => {
+      const { inWorker, onPage } = await step('opfsStore');
+      const unsupported = /^unsupported: OPFS sync access handles exist only in dedicated workers, not in WebKitGTK; use openStore\(\) \(IndexedDB\)$/;
+      assert.match(onPage, unsupported);
+      if (EXPECTED[engine].opfsSyncAccessHandle === 'no') {
+        assert.match(inWorker.error, unsupported, JSON.stringify(inWorker));
+        return;
+      }
+      assert.equal(inWorker.error, undefined, inWorker.error);
+      const { conflict, ...rest } = inWorker;
+      assert.match(conflict, /^conflict: "notes" in OPFS "pocketvec-test" is generation \d+, .*pass \{ overwrite: true \}/);
+      assert.deepEqual(rest, { sameBytes: true, next: 1, overwrite: 2, reloaded: true, list: ['notes'], removed: true, after: null });
+    });
 
     test('WorkerIndex: dispose() terminates the worker; transfer detaches only on request', async () => {
       assert.deepEqual(await step('workerLifetime'), { keptLength: 32 * 500, movedLength: 0, terminated: 1, pending: 'disposed', failed: 'disposed' });

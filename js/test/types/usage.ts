@@ -1,6 +1,6 @@
 // Type-level test of index.d.ts: compiled by `tsc -p test/types` (test/types.test.js), never run.
 // Lines marked @ts-expect-error must stay errors: they are the API misuses the types must reject.
-import { Index, PocketvecError, openStore, IdbStore, persist, storageInfo } from 'pocketvec';
+import { Index, PocketvecError, openStore, IdbStore, openOpfsStore, OpfsStore, persist, storageInfo } from 'pocketvec';
 import type { ErrorCode, IndexOptions, MemoryReport, Metric, SavedCopy, SearchHit, Sq8Stats, StorageInfo } from 'pocketvec';
 
 async function main(): Promise<void> {
@@ -44,6 +44,13 @@ async function main(): Promise<void> {
   // @ts-expect-error overwrite is a boolean
   await index.save('notes', { overwrite: 'yes' });
   await Index.load('notes', { store });
+  const opfs: OpfsStore = openOpfsStore({ dir: 'indexes' });
+  await index.save('notes', { store: opfs, overwrite: true });
+  const fromOpfs: Index | null = await Index.load('notes', { store: opfs });
+  const opfsNames: string[] = await Index.list({ store: opfs });
+  const opfsGeneration: number = await opfs.put('raw', new Uint8Array(3), { expectGeneration: () => undefined });
+  // @ts-expect-error: an OPFS store has no watch()
+  opfs.watch(() => {});
   const has: boolean = index.has(3);
   const vector: Float32Array = index.get(3);
   {

@@ -70,7 +70,7 @@ function corrupt(name, what) {
 /** Checks put()'s arguments (IdbStore's and the OPFS store's); returns the writer of `bytes`. */
 function putArgs(name, bytes, chunkSize, expectGeneration, overwrite) {
   checkName(name);
-  if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !Number.isSafeInteger(expectGeneration)) {
+  if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !safe(expectGeneration)) {
     throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
   }
   if (typeof overwrite !== 'boolean') throw new PocketvecError('invalid_argument', `overwrite must be a boolean, got ${typeof overwrite}`);
@@ -228,7 +228,7 @@ export class IdbStore {
   }
 
   /**
-   * Calls `callback({ dbName, name, generation })` after each save to this database made elsewhere:
+   * Calls `callback({ dbName, name, generation, source })` after each save to this database made elsewhere:
    * another tab, worker or IdbStore object (not this one). Returns the function that stops it.
    */
   watch(callback) {
@@ -434,7 +434,6 @@ export function openStore(options) {
 const fnv = (s) => [...s].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, 2166136261);
 const record = (...a) => JSON.stringify([...a, fnv(`${a}`)]);
 const notFound = (e) => { if (e.name !== 'NotFoundError') throw e; return null; };
-/** h.write that throws unless all of `b` was written; returns its length. */
 /** The record in h's file, or null: torn or garbage. */
 const read = (h) => {
   try {
@@ -446,6 +445,7 @@ const read = (h) => {
     return null;
   }
 };
+/** h.write that throws unless all of `b` was written; returns its length. */
 const write = (h, b, at) => { if (h.write(b, { at }) !== b.length) throw new Error(`a short write at ${at}`); return b.length; };
 
 async function opfs(dir) {

@@ -49,7 +49,7 @@ static_assert(std::endian::native == std::endian::little,
 namespace pocketvec::inline POCKETVEC_ABI {
 
 inline constexpr std::uint16_t format_major = 1;
-inline constexpr std::uint16_t format_minor = 2;
+inline constexpr std::uint16_t format_minor = 3;
 inline constexpr std::size_t format_header_bytes = 96;
 
 namespace detail {
@@ -202,6 +202,9 @@ inline constexpr std::uint32_t tag_norms = tag("SQN_");   // SQ8 per-vector norm
 inline constexpr std::uint32_t tag_l2_norms = tag("SQD_"); // SQ8 l2 since 1.1: |x̂ - lo|² per vector, f32
 inline constexpr std::uint32_t tag_keys = tag("KEY_");    // 1.2, flag_keys: per slot key end offsets + bytes
 inline constexpr std::uint32_t tag_attrs = tag("ATR_");   // 1.2, flag_attrs: the metadata columns
+inline constexpr std::uint32_t tag_relinks = tag("RLK_"); // 1.3, segments: changed lists of older slots
+inline constexpr std::uint32_t segment_magic = tag("PVSG"); // 1.3: a segment's envelope
+inline constexpr std::size_t segment_envelope_bytes = 8;    // magic, digest of the part it extends
 
 template <class T>
 std::span<const std::uint8_t> as_bytes(std::span<const T> s) {
@@ -231,29 +234,54 @@ std::uint8_t store_flags(const Store& s) {
 /// stages nothing that grows with the index. The index must not change while a serializer exists.
 class serializer {
  public:
+  /// A full file, or (base != nullptr) a segment with what changed since save point *base: the
+  /// caller checked idx.appendable() and that *base is idx.last_save().
   template <class Store>
-  POCKETVEC_COLD explicit serializer(const basic_index<Store>& idx) : g_(&idx.state().links) {
+  POCKETVEC_COLD explicit serializer(const basic_index<Store>& idx, const save_point* base = nullptr)
+      : g_(&idx.state().links) {
     const auto& st = idx.state();
     const std::size_t n = st.slot_ids.size();
     const std::uint8_t records = record_flags(st.attrs, st.keys);
-    write_header(idx.params(), static_cast<std::uint8_t>(store_flags(st.store) | records), records ? 2 : 1, n,
-                 st.deleted_count, st.next_id, st.levels_drawn, idx.sq8());
-    add_common(as_bytes(std::span<const id_t>(st.slot_ids)),
+    if (base) begin_segment(*base);
+    write_header(idx.params(), static_cast<std::uint8_t>(store_flags(st.store) | records),
+                 segment_ ? 3 : records ? 2 : 1, n, st.deleted_count, st.next_id, st.levels_drawn, idx.sq8());
+    add_common(as_bytes(std::span<const id_t>(st.slot_ids).subspan(first_)),
                as_bytes(std::span<const std::uint64_t>(st.deleted.data(), (n + 63) / 64)));
     add_store(st.store);
     add_records(st.attrs, st.keys);
     measure();
+    point_.count = n;
+    point_.trained = idx.sq8().trained;
+    point_.edits = idx.edits();
+    point_.owner = idx.owner();
+    point_.valid = true;
+  }
+
+  /// A segment since `base`: its envelope, and the older slots whose lists changed.
+  POCKETVEC_COLD void begin_segment(const save_point& base) {
+    first_ = static_cast<std::size_t>(base.count);
+    segment_ = true;
+    const auto changed = g_->changed();
+    for (std::size_t w = 0; w < changed.size(); ++w)
+      for (std::uint64_t bits = changed[w]; bits; bits &= bits - 1)
+        relinks_.push_back(static_cast<slot_t>(64 * w + static_cast<std::size_t>(std::countr_zero(bits))));
+    header_.insert(header_.end(), {'P', 'V', 'S', 'G'});
+    byte_writer w{header_};
+    w.put(base.digest);
   }
   serializer(const serializer&) = delete;
   serializer& operator=(const serializer&) = delete;
 
   std::uint64_t total_bytes() const noexcept { return total_; }
+  /// The state these bytes describe.
+  const save_point& point() const noexcept { return point_; }
 
  private:
   /// The 96-byte header (one copy for every store type).
   POCKETVEC_COLD void write_header(const index_params& p, std::uint8_t flags, std::uint16_t minor, std::size_t n,
                                    std::size_t deleted, id_t next_id, std::uint64_t levels_drawn, const sq8_stats& q) {
-    header_.reserve(format_header_bytes);
+    const std::size_t at = header_.size();  // after a segment's envelope
+    header_.reserve(at + format_header_bytes);
     byte_writer w{header_};
     header_.insert(header_.end(), {'P', 'V', 'E', 'C'});
     w.put(format_major);
@@ -276,8 +304,8 @@ class serializer {
     w.put(levels_drawn);
     w.put(q.encoded);  // 1.1: offsets 76 and 84, reserved (zero) in 1.0
     w.put(q.clamped);
-    w.put(crc32c::of(header_));
-    POCKETVEC_ASSERT(header_.size() == format_header_bytes);
+    w.put(crc32c::of(std::span<const std::uint8_t>(header_).subspan(at)));
+    POCKETVEC_ASSERT(header_.size() == at + format_header_bytes);
   }
 
   /// Each section's length and checksum into its header; the file's length. The same for every
@@ -285,15 +313,19 @@ class serializer {
   POCKETVEC_COLD void measure() {
     const std::size_t n = g_->size();
     total_ = header_.size();
+    // The digest that names these bytes: the checksums of their parts (docs/format.md, "Segments").
+    crc32c digest;
+    if (segment_) digest.update(header_.data() + 4, 4);
+    digest.update(header_.data() + header_.size() - 4, 4);
     for (section& s : sections_) {
       crc32c c;
       std::uint64_t len = 0;
-      if (s.tag == tag_links) {
-        for (slot_t v = 0; v < n; ++v) {
-          encode_node(v);
-          c.update(node_.data(), node_.size());
-          len += node_.size();
-        }
+      const bool links = s.tag == tag_links, relinks = s.tag == tag_relinks;
+      const std::size_t nodes = links ? n - first_ : relinks ? relinks_.size() : 0;
+      for (std::size_t i = 0; i < nodes; ++i) {
+        encode_node(links ? static_cast<slot_t>(first_ + i) : relinks_[i], relinks);
+        c.update(node_.data(), node_.size());
+        len += node_.size();
       }
       for (auto piece : s.pieces) {
         c.update(piece.data(), piece.size());
@@ -304,8 +336,10 @@ class serializer {
       std::memcpy(h + 4, &len, 8);
       const std::uint32_t crc = c.value();
       std::memcpy(h + 12, &crc, 4);
+      digest.update(h + 12, 4);
       total_ += s.head.size() + len;
     }
+    point_.digest = digest.value();
     cur_ = header_;
   }
 
@@ -338,10 +372,16 @@ class serializer {
     return sections_.back().pieces;
   }
 
+  /// Rows first_.. of `rows` (all of them in a full file).
   template <class T>
   void add_rows(std::uint32_t t, const row_blocks<T>& rows) {
     auto& pieces = add(t);
-    rows.for_each_span([&](std::span<const T> span) { pieces.push_back(as_bytes(span)); });
+    std::size_t skip = first_ * rows.stride();
+    rows.for_each_span([&](std::span<const T> span) {
+      const std::size_t k = std::min(skip, span.size());
+      skip -= k;
+      if (k < span.size()) pieces.push_back(as_bytes(span.subspan(k)));
+    });
   }
 
   template <metric M, class K>
@@ -358,16 +398,19 @@ class serializer {
   POCKETVEC_COLD void add_common(std::span<const std::uint8_t> ids, std::span<const std::uint8_t> deleted) {
     add(tag_ids).push_back(ids);
     add(tag_deleted).push_back(deleted);
-    add(tag_levels).push_back(g_->raw_levels());
+    add(tag_levels).push_back(g_->raw_levels().subspan(first_));
     add(tag_links);  // no spans: encoded node by node
+    if (segment_) add(tag_relinks);  // the same, with each node's slot first
   }
   POCKETVEC_COLD void add_sq8(metric m, bool trained, bool rerank, const sq8_quantizer& q,
                               const row_blocks<std::uint8_t>& codes, const row_blocks<float>& norms,
                               const row_blocks<float>& raw) {
     if (trained) {
-      auto& r = add(tag_ranges);
-      r.push_back(as_bytes(q.lo()));
-      r.push_back(as_bytes(q.step()));
+      if (!segment_) {  // a segment extends a state with the same ranges (else it is not appendable)
+        auto& r = add(tag_ranges);
+        r.push_back(as_bytes(q.lo()));
+        r.push_back(as_bytes(q.step()));
+      }
       add_rows(tag_codes, codes);
       if (m != metric::ip) add_rows(m == metric::l2 ? tag_l2_norms : tag_norms, norms);
     }
@@ -437,9 +480,13 @@ class serializer {
     attrs_pieces_->push_back(s);
   }
 
-  /// node_ = node v's LNK_ bytes: per level, u16 count then the u32 slots.
-  POCKETVEC_COLD void encode_node(slot_t v) {
+  /// node_ = node v's LNK_ bytes: per level, u16 count then the u32 slots (RLK_: v itself first).
+  POCKETVEC_COLD void encode_node(slot_t v, bool with_slot = false) {
     node_.clear();
+    if (with_slot) {
+      node_.resize(4);
+      std::memcpy(node_.data(), &v, 4);
+    }
     for (int l = 0; l <= g_->level(v); ++l) {
       const auto nb = g_->neighbors(v, l);
       const std::size_t at = node_.size();
@@ -466,8 +513,13 @@ class serializer {
         cur_ = s.head;
         return true;
       }
-      if (s.tag == tag_links && next_node_ < g_->size()) {
-        encode_node(static_cast<slot_t>(next_node_++));
+      if (s.tag == tag_links && first_ + next_node_ < g_->size()) {
+        encode_node(static_cast<slot_t>(first_ + next_node_++));
+        cur_ = node_;
+        return true;
+      }
+      if (s.tag == tag_relinks && next_node_ < relinks_.size()) {
+        encode_node(relinks_[next_node_++], true);
         cur_ = node_;
         return true;
       }
@@ -483,7 +535,11 @@ class serializer {
   }
 
   const graph* g_;
-  std::vector<std::uint8_t> header_;
+  std::size_t first_ = 0;         // a segment: the first new slot (its base's count); else 0
+  bool segment_ = false;
+  std::vector<slot_t> relinks_;   // a segment: the older slots whose lists changed
+  save_point point_;
+  std::vector<std::uint8_t> header_;  // (a segment's envelope, then) the 96-byte header
   std::vector<section> sections_;
   std::uint64_t total_ = 0;
   // read() position: the bytes being copied (cur_ from off_); the file header first, then section
@@ -649,6 +705,7 @@ class stream_parser {
     if (failed_) corrupt("an earlier piece was refused");
     failed_ = true;
     if (phase_ == phase::header) corrupt("truncated while reading header");
+    if (phase_ == phase::envelope) corrupt("truncated while reading a segment's header");
     if (sec_ < planned_)
       corrupt(std::string(phase_ == phase::payload ? "truncated in " : "truncated while reading ") +
               plan_[sec_].name);
@@ -660,16 +717,21 @@ class stream_parser {
     corrupt("unknown metric");
   }
 
+  /// Segments read so far (docs/format.md, "Segments").
+  std::size_t segments() const noexcept { return segments_; }
+
  private:
-  enum class phase : std::uint8_t { header, section_head, payload };
-  enum class kind : std::uint8_t { ids, deleted, levels, links, ranges, codes, norms, f32, keys, attrs };
+  enum class phase : std::uint8_t { header, section_head, payload, envelope };
+  enum class kind : std::uint8_t { ids, deleted, levels, links, ranges, codes, norms, f32, keys, attrs, relinks };
   struct expected {
     std::uint32_t tag;
     const char* name;
     kind what;
     std::uint64_t length;  // ignored for LNK_ (its counts say), KEY_ and ATR_ (their contents say)
   };
-  static bool sized(kind k) noexcept { return k != kind::links && k != kind::keys && k != kind::attrs; }
+  static bool sized(kind k) noexcept {
+    return k != kind::links && k != kind::keys && k != kind::attrs && k != kind::relinks;
+  }
 
   /// Consumes a prefix of `b`; returns the rest.
   POCKETVEC_COLD std::span<const std::uint8_t> step(std::span<const std::uint8_t> b) {
@@ -687,17 +749,30 @@ class stream_parser {
       if (left_ == 0) end_section();
       return b.subspan(k);
     }
-    if (phase_ == phase::section_head && sec_ == planned_)
-      corrupt(std::to_string(b.size()) + " trailing bytes after the last section");
-    const std::size_t want = phase_ == phase::header ? format_header_bytes : 16;
+    if (phase_ == phase::section_head && sec_ == planned_) phase_ = phase::envelope;  // a segment, or junk
+    const std::size_t want = phase_ == phase::header     ? format_header_bytes
+                             : phase_ == phase::envelope ? segment_envelope_bytes + format_header_bytes
+                                                         : 16;
     const std::size_t k = std::min(want - small_.size(), b.size());
     small_.insert(small_.end(), b.begin(), b.begin() + static_cast<std::ptrdiff_t>(k));
     fed_ += k;
+    // After the last section only a segment may come: refuse anything else in the piece that brings it.
+    if (phase_ == phase::envelope && small_.size() - k < 4 &&
+        std::memcmp(small_.data(), "PVSG", std::min<std::size_t>(small_.size(), 4)) != 0)
+      corrupt(std::to_string(b.size() + small_.size() - k) + " trailing bytes after the last section");
     if (small_.size() == want) {
       if (phase_ == phase::header) {
         byte_reader r(small_);
         f_ = read_header(r);
+        base_minor_ = f_.minor;
+        std::memcpy(params_.data(), small_.data() + 8, params_.size());
+        digest_ = 0;
+        part_ = crc32c();
+        part_.update(small_.data() + format_header_bytes - 4, 4);
         plan();
+        phase_ = phase::section_head;
+      } else if (phase_ == phase::envelope) {
+        begin_segment();
         phase_ = phase::section_head;
       } else {
         begin_section();
@@ -709,20 +784,55 @@ class stream_parser {
 
   void expect(const expected& e) noexcept { plan_[planned_++] = e; }
 
+  /// A segment's envelope and header are in small_: check that it extends what was read, and that
+  /// only what may change changed; then plan its sections.
+  POCKETVEC_COLD void begin_segment() {
+    std::uint32_t prev;
+    std::memcpy(&prev, small_.data() + 4, 4);
+    if (base_minor_ < 1) corrupt("a segment follows a format 1.0 file");
+    if (prev != digest_) corrupt("segment " + std::to_string(segments_ + 1) + " does not extend the bytes before it");
+    const std::uint8_t* head = small_.data() + segment_envelope_bytes;
+    byte_reader r({head, format_header_bytes});
+    const header_fields old = f_;
+    header_fields h = read_header(r);
+    if (h.minor < 3) corrupt("a segment's header has version 1." + std::to_string(h.minor));
+    // The parameters as bytes: metric, quantization (8, 9), the SQ8 flag bits, dim .. training size (12 .. 43).
+    if (std::memcmp(head + 8, params_.data(), 2) != 0 || std::memcmp(head + 12, params_.data() + 4, 32) != 0 ||
+        ((head[10] ^ params_[2]) & (flag_rerank | flag_trained)) != 0)
+      corrupt("a segment changes the index's parameters");
+    if (h.count < old.count || h.next_id < old.next_id || h.levels_drawn < old.levels_drawn ||
+        h.encoded < old.encoded || h.clamped < old.clamped)
+      corrupt("a segment goes back on counts its base holds");
+    first_ = static_cast<std::size_t>(old.count);
+    f_ = h;
+    ++segments_;
+    part_ = crc32c();
+    part_.update(small_.data() + 4, 4);
+    part_.update(small_.data() + segment_envelope_bytes + format_header_bytes - 4, 4);
+    // Keys and metadata come whole, or not at all when the index no longer holds any.
+    keys_ = key_table();
+    attrs_ = attributes();
+    sec_ = planned_ = 0;
+    plan();
+  }
+
   /// The sections the header implies, in file order (docs/format.md).
   POCKETVEC_COLD void plan() {
-    const std::uint64_t n = f_.count, d = f_.params.dim;
+    // A segment's row sections hold the new slots first_..n only; DEL_, KEY_ and ATR_ cover all n.
+    const std::uint64_t all = f_.count, n = all - first_, d = f_.params.dim;
+    const bool segment = segments_ != 0;
     expect({tag_ids, "IDS_", kind::ids, checked_mul(n, 4, "IDS_")});
-    expect({tag_deleted, "DEL_", kind::deleted, (n + 63) / 64 * 8});
+    expect({tag_deleted, "DEL_", kind::deleted, (all + 63) / 64 * 8});
     expect({tag_levels, "LVL_", kind::levels, n});
     expect({tag_links, "LNK_", kind::links, 0});
+    if (segment) expect({tag_relinks, "RLK_", kind::relinks, 0});
     const bool trained = (f_.flags & flag_trained) != 0;
     const metric m = f_.params.metric_kind;
     if (f_.params.quant == quantization::sq8) {
-      if (!trained && n >= f_.params.sq8_training_size)
+      if (!trained && all >= f_.params.sq8_training_size)
         corrupt("untrained SQ8 store holds as many vectors as its training size");
       if (trained) {
-        expect({tag_ranges, "SQR_", kind::ranges, checked_mul(d, 8, "SQR_")});
+        if (!segment) expect({tag_ranges, "SQR_", kind::ranges, checked_mul(d, 8, "SQR_")});
         expect({tag_codes, "SQC_", kind::codes, checked_mul(n, d, "SQC_")});
         if (m != metric::ip) {
           const bool relative = m == metric::l2 && f_.minor >= 1;
@@ -749,16 +859,28 @@ class stream_parser {
       corrupt(std::string("section ") + e.name + " has " + std::to_string(len) + " bytes, expected " +
               std::to_string(e.length));
     const std::size_t n = static_cast<std::size_t>(f_.count), d = f_.params.dim;
+    const bool segment = segments_ != 0;
     // Row blocks get their first block whole (at most 64 KiB ahead of the bytes), as a whole-file
-    // load would size it, so the pieces never change the memory the index ends up with.
+    // load would size it, so the pieces never change the memory the index ends up with. A
+    // segment's rows go on after its base's.
     auto first_block = [n](auto& rows) { rows.reserve(std::min(n, rows.rows_per_block())); };
+    filled_ = 0;
     switch (e.what) {
-      case kind::codes: first_block(codes_ = row_blocks<std::uint8_t>(d)); break;
-      case kind::norms: first_block(norms_ = row_blocks<float>(1)); break;
-      case kind::f32: first_block(rows_ = row_blocks<float>(d)); break;
+      case kind::ids: filled_ = 4 * ids_.size(); break;
+      case kind::levels: filled_ = levels_.size(); break;
+      case kind::deleted: deleted_.clear(); break;
+      case kind::codes: if (!segment) first_block(codes_ = row_blocks<std::uint8_t>(d)); break;
+      case kind::norms: if (!segment) first_block(norms_ = row_blocks<float>(1)); break;
+      case kind::f32: if (!segment) first_block(rows_ = row_blocks<float>(d)); break;
       case kind::links:
+        node_ = first_;
+        level_ = 0;
         // Every node has a count at level 0: fewer bytes cannot hold the lists.
-        if (len < checked_mul(n, 2, "LNK_")) corrupt("truncated while reading LNK_");
+        if (len < checked_mul(n - first_, 2, "LNK_")) corrupt("truncated while reading LNK_");
+        break;
+      case kind::relinks:
+        have_slot_ = false;
+        next_relink_ = 0;
         break;
       case kind::keys:
         if (len < checked_mul(n, 4, "KEY_")) corrupt("KEY_ is shorter than its end offsets");
@@ -768,7 +890,7 @@ class stream_parser {
     // Whole rows per step where a section holds rows (a row split between steps costs a copy).
     row_ = e.what == kind::f32 ? 4 * d : e.what == kind::codes ? d : 0;
     grain_ = row_ && row_ <= step_bytes ? step_bytes / row_ * row_ : step_bytes;
-    filled_ = 0;
+    filled_base_ = filled_;
     sec_len_ = len;
     records_.clear();
     crc_ = crc32c();
@@ -779,11 +901,12 @@ class stream_parser {
 
   POCKETVEC_COLD void consume(std::span<const std::uint8_t> b) {
     switch (plan_[sec_].what) {
-      case kind::ids: append_bytes(ids_, filled_, b, plan_[sec_].length); break;
+      case kind::ids: append_bytes(ids_, filled_, b, filled_base_ + plan_[sec_].length); break;
       case kind::deleted: append_bytes(deleted_, filled_, b, plan_[sec_].length); break;
-      case kind::levels: append_bytes(levels_, filled_, b, plan_[sec_].length); break;
+      case kind::levels: append_bytes(levels_, filled_, b, filled_base_ + plan_[sec_].length); break;
       case kind::ranges: append_bytes(ranges_, filled_, b, plan_[sec_].length); break;
-      case kind::links: consume_links(b); break;
+      case kind::links:
+      case kind::relinks: consume_links(b); break;
       case kind::keys:
       case kind::attrs: append_bytes(records_, filled_, b, sec_len_); break;
       case kind::codes: consume_rows(codes_, b, [](const std::uint8_t*, std::size_t) {}); break;
@@ -837,11 +960,13 @@ class stream_parser {
   }
 
   /// LNK_: per node and level a u16 count, then count u32 slots, each checked against the levels.
+  /// RLK_: the same, each node's lists after its u32 slot (older slots, ascending).
   POCKETVEC_COLD void consume_links(std::span<const std::uint8_t> b) {
     const std::size_t n = static_cast<std::size_t>(f_.count);
+    const bool relink = plan_[sec_].what == kind::relinks;
     while (!b.empty()) {
-      if (node_ >= n) corrupt("trailing bytes in LNK_");
-      const std::size_t need = have_count_ ? 4 * std::size_t{count_} : 2;
+      if (!relink && node_ >= n) corrupt("trailing bytes in LNK_");
+      const std::size_t need = relink && !have_slot_ ? 4 : have_count_ ? 4 * std::size_t{count_} : 2;
       const std::uint8_t* item = b.data();
       if (carry_.empty() && b.size() >= need) {
         b = b.subspan(need);
@@ -851,6 +976,18 @@ class stream_parser {
         b = b.subspan(k);
         if (carry_.size() < need) return;
         item = carry_.data();
+      }
+      if (relink && !have_slot_) {
+        std::uint32_t s;
+        std::memcpy(&s, item, 4);
+        carry_.clear();
+        if (s >= first_ || s < next_relink_)
+          corrupt("RLK_ names slot " + std::to_string(s) + " (older slots only, each once, ascending)");
+        node_ = s;
+        next_relink_ = std::size_t{s} + 1;
+        level_ = 0;
+        have_slot_ = true;
+        continue;
       }
       if (!have_count_) {
         std::memcpy(&count_, item, 2);
@@ -889,6 +1026,7 @@ class stream_parser {
     if (++level_ > levels_[node_]) {
       level_ = 0;
       ++node_;
+      have_slot_ = false;  // RLK_: the next entry's slot comes next
     }
   }
 
@@ -902,13 +1040,17 @@ class stream_parser {
       case kind::links:
         if (node_ < f_.count) corrupt("truncated while reading LNK_");
         break;
+      case kind::relinks:
+        if (have_slot_ || have_count_ || !carry_.empty()) corrupt("truncated while reading RLK_");
+        break;
       case kind::ranges: check_ranges(); break;
       case kind::keys: read_keys(); break;
       case kind::attrs: read_attrs(); break;
       default: break;
     }
     carry_.clear();
-    ++sec_;
+    part_.update(reinterpret_cast<const std::uint8_t*>(&want_crc_), 4);
+    if (++sec_ == planned_) digest_ = part_.value();  // the part is complete: what a segment extends
     phase_ = phase::section_head;
   }
 
@@ -950,14 +1092,15 @@ class stream_parser {
   }
 
   POCKETVEC_COLD void add_nodes() {
+    const auto fresh = std::span<const std::uint8_t>(levels_).subspan(first_);  // a segment's new nodes
     std::uint8_t top = 0;
-    for (std::uint8_t l : levels_) top = std::max(top, l);
+    for (std::uint8_t l : fresh) top = std::max(top, l);
     if (top > max_level)
-      for (std::uint8_t l : levels_)
+      for (std::uint8_t l : fresh)
         if (l > max_level) corrupt("node level " + std::to_string(l) + " above the maximum");
-    links_ = graph(f_.params.m);
+    if (segments_ == 0) links_ = graph(f_.params.m);
     links_.reserve(levels_.size());
-    for (std::uint8_t l : levels_) links_.add_node(l);
+    for (std::uint8_t l : fresh) links_.add_node(l);
   }
 
   POCKETVEC_COLD void check_ranges() {
@@ -1094,8 +1237,15 @@ class stream_parser {
     return index(basic_index<Store>(f_.params, std::move(st)));
   }
 
+  /// Incremental saves may extend what was loaded (not a 1.0 file: its l2 SQ8 norms differ).
+ public:
+  POCKETVEC_COLD void set_save_point(index& idx) const {
+    if (base_minor_ >= 1) idx.saved({digest_, f_.count, (f_.flags & flag_trained) != 0, 0, idx.owner(), true});
+  }
+
+ private:
   header_fields f_;
-  std::array<expected, 10> plan_{};  // at most IDS_ DEL_ LVL_ LNK_ SQR_ SQC_ SQN_/SQD_ F32_ KEY_ ATR_
+  std::array<expected, 11> plan_{};  // at most IDS_ DEL_ LVL_ LNK_ RLK_/SQR_ SQC_ SQN_/SQD_ F32_ KEY_ ATR_
   std::size_t planned_ = 0;
   phase phase_ = phase::header;
   bool failed_ = false;
@@ -1110,6 +1260,14 @@ class stream_parser {
   std::vector<std::uint8_t> small_;  // a header being collected
   std::vector<std::uint8_t> carry_;  // a row or link list split between pieces
   std::size_t filled_ = 0;           // bytes of the current array section so far
+  std::size_t filled_base_ = 0;      // of which a segment's base held before it
+  // Segments: the part being read (its checksums so far), the digest of the last complete part,
+  // the base's minor version, the first slot a segment adds, segments begun.
+  crc32c part_;
+  std::uint32_t digest_ = 0;
+  std::array<std::uint8_t, 36> params_{};  // the base header's bytes 8 .. 43 (the parameters)
+  std::uint16_t base_minor_ = 0;
+  std::size_t first_ = 0, segments_ = 0;
   std::uint64_t sec_len_ = 0;        // the current section's length
   std::vector<std::uint8_t> records_;  // KEY_ or ATR_ as it arrives, parsed when complete
   // The parts of the index, as they fill.
@@ -1127,8 +1285,19 @@ class stream_parser {
   int level_ = 0;
   std::uint16_t count_ = 0;
   bool have_count_ = false;
+  bool have_slot_ = false;        // RLK_: the entry's slot is read
+  std::size_t next_relink_ = 0;   // RLK_: the next entry's slot is at least this
   std::vector<slot_t> nb_;
 };
+
+/// What a serializer of `idx` in `mode` extends: nothing (a full file) or idx's save point.
+POCKETVEC_COLD inline const save_point* save_base(const index& idx, save_mode mode) {
+  if (mode == save_mode::full) return nullptr;
+  if (!idx.appendable())
+    fail(errc::invalid_argument,
+         "an incremental save needs a save point that nothing since has invalidated (see appendable()): save in full");
+  return &idx.last_save();
+}
 
 }  // namespace detail
 
@@ -1138,6 +1307,20 @@ inline std::vector<std::uint8_t> save(const index& idx) {
     detail::serializer s(core);
     std::vector<std::uint8_t> out(static_cast<std::size_t>(s.total_bytes()));
     s.read(out.data(), out.size());
+    return out;
+  });
+}
+
+/// save(idx), or with save_mode::append the segment that takes the bytes of idx.last_save() to idx's
+/// current state (errc::invalid_argument when !idx.appendable()). `point`, when given, receives
+/// the state these bytes describe: pass it to idx.saved() once they are stored.
+inline std::vector<std::uint8_t> save(const index& idx, save_mode mode, save_point* point = nullptr) {
+  const save_point* base = detail::save_base(idx, mode);
+  return idx.visit([&](const auto& core) {
+    detail::serializer s(core, base);
+    std::vector<std::uint8_t> out(static_cast<std::size_t>(s.total_bytes()));
+    s.read(out.data(), out.size());
+    if (point) *point = s.point();
     return out;
   });
 }
@@ -1154,22 +1337,32 @@ inline void save(const index& idx, std::ostream& os) {
 }
 
 /// Produces the bytes of save() in chunks of a fixed size, copied out of the index's own arrays
-/// (the link lists are encoded as they go): memory is one chunk, whatever the index. The index
-/// must not change while a writer is alive.
+/// (the link lists are encoded as they go): memory is one chunk, whatever the index. The index must
+/// not change while a writer is alive: next() refuses to go on (errc::invalid_argument) once it has.
 class chunked_writer {
  public:
-  /// chunk_bytes >= 1 (errc::invalid_argument otherwise).
-  explicit chunked_writer(const index& idx, std::size_t chunk_bytes = std::size_t{1} << 20) {
+  /// chunk_bytes >= 1 (errc::invalid_argument otherwise). save_mode::append: the segment since
+  /// idx.last_save() (errc::invalid_argument when !idx.appendable()), see save(idx, mode).
+  explicit chunked_writer(const index& idx, std::size_t chunk_bytes = std::size_t{1} << 20,
+                          save_mode mode = save_mode::full) {
     if (chunk_bytes == 0) detail::fail(errc::invalid_argument, "chunk size must be at least 1 byte");
-    idx.visit([&](const auto& core) { ser_ = std::make_unique<detail::serializer>(core); });
+    const save_point* base = detail::save_base(idx, mode);
+    idx.visit([&](const auto& core) { ser_ = std::make_unique<detail::serializer>(core, base); });
+    idx_ = &idx;
     chunk_ = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, ser_->total_bytes()));
   }
   /// The final size, known up front.
   std::uint64_t total_bytes() const noexcept { return ser_->total_bytes(); }
+  /// The state the bytes describe: give it to index::saved() once they are stored.
+  const save_point& point() const noexcept { return ser_->point(); }
 
   /// The next chunk (chunk_bytes long, the last one shorter; empty when done). Valid until the
   /// next call or the writer's end.
+  /// errc::invalid_argument when the index changed since the writer began (its arrays may have
+  /// moved): nothing is read from them then, and the bytes so far must be thrown away.
   std::span<const std::uint8_t> next() {
+    if (idx_->edits() != ser_->point().edits)
+      detail::fail(errc::invalid_argument, "the index changed while it was being saved: save again");
     buf_.resize(chunk_);
     return {buf_.data(), ser_->read(buf_.data(), buf_.size())};
   }
@@ -1182,6 +1375,7 @@ class chunked_writer {
 
  private:
   std::unique_ptr<detail::serializer> ser_;
+  const index* idx_ = nullptr;
   std::size_t chunk_ = 0;
   std::vector<std::uint8_t> buf_;
 };
@@ -1196,8 +1390,14 @@ class chunked_reader {
   void feed(std::span<const std::uint8_t> chunk) { p_.feed(chunk); }
   /// Bytes fed so far.
   std::uint64_t size() const noexcept { return p_.size(); }
-  /// The index. Single use.
-  index finish() { return p_.finish(); }
+  /// Segments (incremental saves) met so far.
+  std::size_t segments() const noexcept { return p_.segments(); }
+  /// The index (whose save point is what was read: see index::appendable()). Single use.
+  index finish() {
+    index idx = p_.finish();
+    p_.set_save_point(idx);
+    return idx;
+  }
 
  private:
   detail::stream_parser p_;

@@ -21,6 +21,7 @@
 #include "abi.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstddef>
@@ -84,7 +85,34 @@ struct sq8_stats {
   }
 };
 
+/// What a save writes: the whole index, or a segment with what changed since the last save point.
+enum class save_mode : std::uint8_t { full, append };
+
+/// A state of an index as saved (format.hpp, docs/format.md "Segments"): what an incremental save
+/// extends. A writer hands one out for the bytes it wrote; index::saved() takes it once they are stored.
+struct save_point {
+  std::uint32_t digest = 0;   ///< names the saved bytes: a checksum over the checksums of every part
+  std::uint64_t count = 0;    ///< slots (nodes) in that state
+  bool trained = false;       ///< SQ8 trained in that state
+  std::uint64_t edits = 0;    ///< basic_index::edits() in that state (in memory only)
+  std::uint64_t owner = 0;    ///< which index object it is of (in memory only)
+  bool valid = false;         ///< false: no state (a fresh index, or one whose save was forgotten)
+};
+
 namespace detail {
+
+/// What an index knows of its saves: the save point, its edit counter and its own number (no
+/// other index object of this process has it; save points name their index by it). Out of line:
+/// each of the facade's six index types constructs one.
+struct save_state {
+  save_point point;
+  std::uint64_t edits = 0;
+  std::uint64_t owner;
+  POCKETVEC_NOINLINE save_state() noexcept {
+    static std::atomic<std::uint64_t> last{0};
+    owner = ++last;
+  }
+};
 
 POCKETVEC_COLD inline void check_params(const index_params& p) {
   auto bad = [](const std::string& what) { fail(errc::invalid_argument, what); };
@@ -399,6 +427,7 @@ class basic_index {
   }
 
   void reserve(std::size_t n) {
+    ++save_.edits;  // arrays may move: a writer over them must stop (format.hpp)
     state_.store.reserve(n);
     state_.links.reserve(n);
     state_.slot_ids.reserve(n);
@@ -476,6 +505,7 @@ class basic_index {
     attributes::staged st;
     state_.attrs.stage(md, st, state_.slot_ids.size());
     state_.attrs.commit(s, st);
+    ++save_.edits;
   }
 
   /// The metadata of live `id`, fields in the order the index first saw them ({} when none).
@@ -571,6 +601,7 @@ class basic_index {
     state_.next_id = u.next_id;
     state_.levels_drawn = u.levels_drawn;
     undo_.reset();
+    ++save_.edits;
   }
   bool batch_open() const noexcept { return undo_.has_value(); }
 
@@ -595,6 +626,7 @@ class basic_index {
   /// they get exactly what the batch needs; the per-node arrays (ids, levels, counts) re-allocate,
   /// so they grow by at least half and many small batches do not copy them each time.
   void reserve_more(std::size_t n) {
+    ++save_.edits;  // arrays may move: a writer over them must stop (format.hpp)
     const std::size_t want = state_.slot_ids.size() + n;
     state_.store.reserve(want);
     state_.links.reserve(want);
@@ -749,8 +781,43 @@ class basic_index {
     state_.keys.keep_only(c.plan.remap, c.plan.live);
     c.commit(state_.links, state_.slot_ids, state_.deleted, ids_);
     state_.deleted_count = 0;
+    ++save_.edits;
     last_repair_ = c.plan.repaired_nodes;
   }
+
+  /// Whether an incremental save (format.hpp, save_mode::append) can extend the last save point:
+  /// one is set (saved(), or load()) and nothing since made the slots mean something else
+  /// (compact(), rebuild(), train(), SQ8 training by inserts, a batch rolled back past it).
+  bool appendable() const noexcept {
+    return save_.point.valid && state_.links.tracking_since(save_.point.count) &&
+           state_.slot_ids.size() >= save_.point.count && sq8().trained == save_.point.trained;
+  }
+
+  /// The bytes of save point `p` (a writer's point(), for this index in its current state) are
+  /// stored: later incremental saves extend them. errc::invalid_argument when `p` is not of this
+  /// state. May throw std::bad_alloc (for ⌈n/64⌉ words that track changed lists); then no save
+  /// point is set and the next save must be full.
+  POCKETVEC_COLD void saved(const save_point& p) {
+    if (!p.valid || p.owner != save_.owner || p.edits != save_.edits || p.count != state_.slot_ids.size() ||
+        p.trained != sq8().trained)
+      detail::fail(errc::invalid_argument, "save point does not describe this index as it is now");
+    save_.point = {};
+    state_.links.track_changes(static_cast<std::size_t>(p.count));
+    save_.point = p;
+  }
+  /// Drops the save point: the next save must be full (a caller whose stored bytes went elsewhere).
+  void forget_save() noexcept {
+    save_.point = {};
+    state_.links.stop_tracking();
+  }
+  /// The last save point given to saved() (or set by load()); valid is false when none.
+  const save_point& last_save() const noexcept { return save_.point; }
+  /// Changes made so far (a counter: every insert, upsert, erase, set_metadata, compact, rebuild,
+  /// train, batch rollback and reserve adds one; not saved): tells a save point's state from a
+  /// later one, and lets a writer refuse to go on over an index that changed under it.
+  std::uint64_t edits() const noexcept { return save_.edits; }
+  /// This object's number, carried by moves (see save_point::owner).
+  std::uint64_t owner() const noexcept { return save_.owner; }
 
   /// Live nodes whose lists the last compact() rewrote (for tests and benchmarks).
   std::size_t last_repair_count() const noexcept { return last_repair_; }
@@ -790,6 +857,8 @@ class basic_index {
         state_.store.train(rows.data(), n);
       else
         rebuild(rows.data(), n);
+      ++save_.edits;
+      forget_save();  // new ranges: a segment never carries SQR_, so the next save is full
     } else {
       detail::fail(errc::invalid_argument, "train() applies to SQ8 indexes only");
     }
@@ -811,6 +880,7 @@ class basic_index {
   void mark_deleted(slot_t s) noexcept {
     state_.deleted[s / 64] |= std::uint64_t{1} << (s % 64);
     ++state_.deleted_count;
+    ++save_.edits;
   }
 
   slot_t live_slot(id_t id) const {
@@ -1062,6 +1132,7 @@ class basic_index {
     ids.rebuild(next.slot_ids);
     state_ = std::move(next);
     ids_ = std::move(ids);
+    ++save_.edits;
   }
 
   void require_no_batch() const {
@@ -1101,6 +1172,7 @@ class basic_index {
     if (id >= state_.next_id) state_.next_id = id + 1;
     if (replaced != no_slot) mark_deleted(replaced);
     if (!undo_) store.settle();
+    ++save_.edits;
   }
 
   /// Batch undo: before the commit links back, copy each list it will change on a node older than
@@ -1192,6 +1264,7 @@ class basic_index {
   std::vector<std::uint64_t> fbits_;  // a filter_expr's matching slots
   filter_report last_filter_;
   std::size_t last_repair_ = 0;
+  detail::save_state save_;  // what an incremental save extends (see appendable())
 };
 
 }  // namespace pocketvec::POCKETVEC_ABI
@@ -1282,6 +1355,13 @@ class index {
   std::size_t last_repair_count() const noexcept { return visit([](auto& i) { return i.last_repair_count(); }); }
   void train(std::span<const float> sample) { visit([&](auto& i) { i.train(sample); }); }
   sq8_stats sq8() const noexcept { return visit([](auto& i) { return i.sq8(); }); }
+  /// Incremental saves: see basic_index::appendable(), saved(), last_save() and docs/format.md.
+  bool appendable() const noexcept { return visit([](auto& i) { return i.appendable(); }); }
+  void saved(const save_point& p) { visit([&](auto& i) { i.saved(p); }); }
+  const save_point& last_save() const noexcept { return visit([](auto& i) -> auto& { return i.last_save(); }); }
+  std::uint64_t edits() const noexcept { return visit([](auto& i) { return i.edits(); }); }
+  std::uint64_t owner() const noexcept { return visit([](auto& i) { return i.owner(); }); }
+  void forget_save() noexcept { visit([](auto& i) { i.forget_save(); }); }
 
   /// The binary format (format.hpp, docs/format.md): deterministic bytes, and an all-or-nothing
   /// load that throws errc::corrupt_data / errc::unsupported_version on bad input.

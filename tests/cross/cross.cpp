@@ -117,6 +117,31 @@ pv::index build(const config& c) {
   return idx;
 }
 
+/// build(c) saved in full, then two incremental saves (format 1.3 segments) after seeded changes:
+/// inserts with and without keys, deletes, an upsert, new metadata. Returns the file (base + both
+/// segments); `idx` ends in the state the file holds.
+std::vector<std::uint8_t> build_segmented(const config& c, pv::index& idx) {
+  pv::save_point pt;
+  auto file = pv::save(idx, pv::save_mode::full, &pt);
+  idx.saved(pt);
+  for (std::uint64_t round = 0; round < 2; ++round) {
+    const auto rows = clustered(40, c.params.seed + 100 + round);
+    idx.insert_batch(std::span<const float>(rows).first(30 * dim));
+    for (std::size_t i = 30; i < 40; ++i)
+      idx.insert(std::span<const float>(rows).subspan(i * dim, dim), "seg-" + std::to_string(round * 100 + i), record(i));
+    for (pv::id_t id = static_cast<pv::id_t>(11 + round); id < count / 2; id += 97)
+      if (idx.contains(id)) idx.erase(id);
+    idx.upsert(static_cast<pv::id_t>(20 + round), std::span<const float>(rows).first(dim));
+    auto live = static_cast<pv::id_t>(30 + round);
+    while (!idx.contains(live)) ++live;
+    idx.set_metadata(live, record(round));
+    const auto seg = pv::save(idx, pv::save_mode::append, &pt);
+    idx.saved(pt);
+    file.insert(file.end(), seg.begin(), seg.end());
+  }
+  return file;
+}
+
 std::vector<float> queries(const config& c) { return clustered(n_queries, c.params.seed + 77); }
 
 std::uint32_t bits(float f) {
@@ -271,6 +296,15 @@ int write_all(const fs::path& dir) {
     }
     std::printf("  wrote %-18s %7zu bytes, %zu live, %zu deleted\n", c.name.c_str(), bytes.size(),
                 idx.size(), idx.deleted_count());
+    // The same index with two segments appended, and the answers of its final state.
+    const auto seg = build_segmented(c, idx);
+    const auto seg_ans = answers(idx, c);
+    if (!write_bytes(dir / (c.name + "-seg.pvx"), seg.data(), seg.size()) ||
+        !write_bytes(dir / (c.name + "-seg.results"), seg_ans.data(), seg_ans.size())) {
+      std::fprintf(stderr, "cross: cannot write into %s\n", dir.c_str());
+      return 1;
+    }
+    std::printf("  wrote %-18s %7zu bytes (base + 2 segments)\n", (c.name + "-seg").c_str(), seg.size());
   }
   return 0;
 }
@@ -324,6 +358,29 @@ int check_all(const fs::path& dir) {
     if (!same)
       std::printf("    own index's answers: %zu of %zu id lists differ from the other build's\n",
                   od.id_lists_differ, od.queries);
+
+    // segments: the other build's base + 2 segments loads here to the state this build reaches by
+    // the same changes (the same full bytes), answers as the other build's did, and this build's
+    // own segmented file is the same bytes.
+    const auto seg_file = read_bytes(dir / (c.name + "-seg.pvx"));
+    const auto seg_theirs = read_bytes(dir / (c.name + "-seg.results"));
+    const std::string seg_name = c.name + "-seg";
+    if (seg_file.empty() || seg_theirs.empty()) {
+      verdict(false, seg_name, "missing .pvx or .results");
+      continue;
+    }
+    const auto own_seg = build_segmented(c, own);
+    verdict(own_seg == seg_file, seg_name, "own segmented file is the same bytes as the other build's");
+    try {
+      auto back = pv::load(seg_file);
+      verdict(back.save() == own.save(), seg_name, "loads to the state of the same changes (same full bytes)");
+      const auto sd = compare_answers(answers(back, c), std::string(seg_theirs.begin(), seg_theirs.end()));
+      verdict(sd.id_lists_differ == 0 && sd.beyond_tolerance == 0, seg_name, "same answers after the segments");
+      bit_identical_answers &= sd.distance_bits_differ == 0;
+    } catch (const pv::error& e) {
+      std::printf("    load: %s\n", e.what());
+      verdict(false, seg_name, "load of the other build's segmented file");
+    }
   }
   std::printf("cross check (%s): %d failure(s); answers %s\n", pv::kernels::best::name, failures,
               bit_identical_answers ? "bit-identical" : "NOT bit-identical (kernels sum in another order)");

@@ -88,17 +88,39 @@ void check_search(pv::index& idx, std::span<const float> q, bool stored = false)
   }
 }
 
-void exercise(pv::index& idx, std::span<const std::uint8_t> input) {
+/// A segment appended to `file` (the bytes `idx` was loaded from, or last saved and appended to)
+/// loads as idx saves: the incremental save agrees with the full one. Returns the longer file.
+std::vector<std::uint8_t> check_append(const pv::index& idx, std::span<const std::uint8_t> file) {
+  std::vector<std::uint8_t> longer(file.begin(), file.end());
+  if (!idx.appendable()) return longer;
+  pv::save_point pt;
+  const auto seg = pv::save(idx, pv::save_mode::append, &pt);
+  FUZZ_CHECK(pt.valid && pt.count == idx.size() + idx.deleted_count());
+  longer.insert(longer.end(), seg.begin(), seg.end());
+  std::optional<pv::index> back;
+  try {
+    back.emplace(pv::load(longer));
+  } catch (const pv::error& e) {
+    std::fprintf(stderr, "fuzz_load: a file with an appended segment does not load: %s\n", e.what());
+    violated("load(file + segment) succeeds");
+  }
+  FUZZ_CHECK(pv::save(*back) == pv::save(idx));
+  FUZZ_CHECK(back->appendable() && back->last_save().digest == pt.digest);
+  return longer;
+}
+
+void exercise(pv::index& idx, std::span<const std::uint8_t> input, std::size_t segments) {
   const auto& p = idx.params();
   const std::size_t dim = p.dim;
 
   // Saving gives the input back, up to fields the format reserves.
   const auto bytes = check_round_trip(idx);
-  FUZZ_CHECK(bytes.size() == input.size());
+  FUZZ_CHECK(segments != 0 || bytes.size() == input.size());
   std::uint16_t minor;
   std::memcpy(&minor, input.data() + 6, 2);
-  // The writer writes 1.1, or 1.2 when keys or metadata follow (flag bits 2, 3): those re-save as they are.
-  if (minor == 1 || (minor == pv::format_minor && (input[10] & 12) != 0))
+  // The writer writes 1.1, or 1.2 when keys or metadata follow (flag bits 2, 3): those re-save as
+  // they are. A file with segments re-saves as one whole file (the fixed point above holds).
+  if (segments == 0 && (minor == 1 || (minor == 2 && (input[10] & 12) != 0)))
     for (std::size_t i = 0; i < bytes.size(); ++i)
       if (bytes[i] != input[i] && !(i < pv::format_header_bytes && header_byte_may_differ(i)))
         violated("save(load(bytes)) == bytes outside reserved header fields");
@@ -157,8 +179,16 @@ void exercise(pv::index& idx, std::span<const std::uint8_t> input) {
     const pv::id_t id = idx.insert(v);
     FUZZ_CHECK(idx.contains(id));
     check_round_trip(idx);
+    // Incremental saves: what changed since the load, appended to the input, loads as the index.
+    std::vector<std::uint8_t> file = check_append(idx, input);
+    if (idx.appendable()) {
+      pv::save_point pt;
+      pv::save(idx, pv::save_mode::append, &pt);
+      idx.saved(pt);  // as if `file` were stored: the next segment extends it
+    }
     idx.erase(id);
     FUZZ_CHECK(!idx.contains(id));
+    file = check_append(idx, file);
     // Keys and metadata: whatever fields the file brought, a key that is new and a field of its own.
     const std::string key = "fuzz-key-" + std::to_string(idx.id_bound());
     if (!idx.find_key(key)) {
@@ -185,19 +215,38 @@ void exercise(pv::index& idx, std::span<const std::uint8_t> input) {
 }
 
 #ifndef POCKETVEC_FUZZ_REPLAY  // the replay driver (replay_main.cpp) has no libFuzzer to mutate with
-/// Recomputes the header checksum and the checksum of every section that fits in the data.
+/// Recomputes the header checksum and the checksum of every section that fits in the data, and
+/// in a file with segments each segment's header checksum and the digest its envelope names.
 void fix_checksums(std::uint8_t* data, std::size_t size) {
   if (size < pv::format_header_bytes) return;
-  const std::uint32_t h = pv::detail::crc32c::of({data, pv::format_header_bytes - 4});
-  std::memcpy(data + pv::format_header_bytes - 4, &h, 4);
-  std::size_t at = pv::format_header_bytes;
-  while (size - at >= 16) {
-    std::uint64_t len;
-    std::memcpy(&len, data + at + 4, 8);
-    if (len > size - at - 16) break;
-    const std::uint32_t c = pv::detail::crc32c::of({data + at + 16, static_cast<std::size_t>(len)});
-    std::memcpy(data + at + 12, &c, 4);
-    at += 16 + static_cast<std::size_t>(len);
+  auto crc = [](const std::uint8_t* p, std::size_t n) { return pv::detail::crc32c::of({p, n}); };
+  std::size_t at = 0;
+  pv::detail::crc32c digest;
+  bool first = true;
+  for (;;) {
+    if (size - at < pv::format_header_bytes) return;
+    const std::uint32_t h = crc(data + at, pv::format_header_bytes - 4);
+    std::memcpy(data + at + pv::format_header_bytes - 4, &h, 4);
+    if (first) digest = pv::detail::crc32c();
+    digest.update(data + at + pv::format_header_bytes - 4, 4);
+    first = false;
+    at += pv::format_header_bytes;
+    // Sections up to the next envelope (or the end).
+    while (size - at >= 16 && std::memcmp(data + at, "PVSG", 4) != 0) {
+      std::uint64_t len;
+      std::memcpy(&len, data + at + 4, 8);
+      if (len > size - at - 16) return;
+      const std::uint32_t c = crc(data + at + 16, static_cast<std::size_t>(len));
+      std::memcpy(data + at + 12, &c, 4);
+      digest.update(data + at + 12, 4);
+      at += 16 + static_cast<std::size_t>(len);
+    }
+    if (size - at < pv::detail::segment_envelope_bytes || std::memcmp(data + at, "PVSG", 4) != 0) return;
+    const std::uint32_t prev = digest.value();
+    std::memcpy(data + at + 4, &prev, 4);
+    digest = pv::detail::crc32c();
+    digest.update(data + at + 4, 4);
+    at += pv::detail::segment_envelope_bytes;
   }
 }
 #endif
@@ -217,11 +266,12 @@ extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t s
 
 /// The push parser fed `input` in pieces of 1 + size % 61 bytes (1 for sizes that are multiples of
 /// 61): nullopt when it refuses them.
-std::optional<pv::index> load_in_pieces(std::span<const std::uint8_t> input) {
+std::optional<pv::index> load_in_pieces(std::span<const std::uint8_t> input, std::size_t& segments) {
   const std::size_t piece = 1 + input.size() % 61;
   pv::chunked_reader r;
   try {
     for (std::size_t at = 0; at < input.size(); at += piece) r.feed(input.subspan(at, std::min(piece, input.size() - at)));
+    segments = r.segments();
     return r.finish();
   } catch (const pv::error& e) {
     if (e.code() != pv::errc::corrupt_data && e.code() != pv::errc::unsupported_version) {
@@ -236,7 +286,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::span<const std::uint8_t> input(data, size);
   std::optional<pv::index> idx;
   // load() feeds the whole input at once; in pieces, the same parser must agree on every input.
-  std::optional<pv::index> pieces = load_in_pieces(input);
+  std::size_t segments = 0;
+  std::optional<pv::index> pieces = load_in_pieces(input, segments);
   try {
     idx.emplace(pv::load(input));
   } catch (const pv::error& e) {
@@ -249,7 +300,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   FUZZ_CHECK(pieces.has_value());
   FUZZ_CHECK(pv::save(*pieces) == pv::save(*idx));
+  const std::uint32_t pieces_digest = pieces->last_save().digest;
   pieces.reset();
-  exercise(*idx, input);
+  FUZZ_CHECK(pieces_digest == idx->last_save().digest);
+  exercise(*idx, input, segments);
   return 0;
 }

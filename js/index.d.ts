@@ -145,6 +145,11 @@ export interface SaveOptions extends StoreOptions, ProgressOptions {
    * index's). Without it, such a save rejects with 'conflict' and writes nothing. Default false.
    */
   overwrite?: boolean;
+  /**
+   * Rewrite the whole file even where the save could append a segment (the changes since this index's last
+   * save or load; docs/js.md "Incremental saves"). Default false.
+   */
+  full?: boolean;
 }
 
 export class Index {
@@ -227,6 +232,10 @@ export class Index {
    * whose generation is not the one this index last loaded or saved under this name and database, e.g. one
    * another tab saved since, unless `overwrite`. Resolves to the new generation. toBytes() and fromBytes()
    * carry no generation: an index from fromBytes() saving over an existing copy needs `overwrite`.
+   * Incremental: unless `full`, the save appends a segment (what changed since this index's last save or load,
+   * the progress total its bytes) when the copy there is that save's or load's, of this index's generation,
+   * and the segments stay within half of the base's bytes; else, and after compact(), rebuild(), train() or
+   * SQ8 training, it rewrites the whole file. Either is atomic.
    */
   save(name: string, options?: SaveOptions): Promise<number>;
 
@@ -263,14 +272,22 @@ export class Index {
   [Symbol.dispose](): void;
 }
 
-/** Makes a save's chunks one at a time, inside the transaction (Index.save passes the WASM serializer). */
-export type ChunkWriter = (chunkSize: number) => {
+/**
+ * Makes a save's chunks one at a time, inside the transaction (Index.save passes the WASM serializer). With
+ * `appending` (put's `append`), a segment to go after the stored bytes; the store ends it and asks again with
+ * appending false when it cannot append it (see IdbStore.put), so the last writer made is the one stored.
+ */
+export type ChunkWriter = (chunkSize: number, appending: boolean) => {
   /** Total bytes. */
   length: number;
   /** A copy of the next chunkSize bytes (the last chunk shorter). */
   next(): Uint8Array;
   /** Called once the chunks are written or the save failed. */
   end?(): void;
+  /** A segment's: the digest of the bytes it extends (0 or absent: the whole file). */
+  base?: number;
+  /** The digest the written bytes end with, recorded with the copy: a later segment must extend it. */
+  digest?: number;
 };
 
 /** A save that committed, as watch() reports it. */
@@ -292,12 +309,17 @@ export class IdbStore {
    * Writes `name` if the copy there is generation `expectGeneration` (undefined: if there is none), or in any
    * case with `overwrite`; else rejects with 'conflict', writing nothing. Resolves to the new generation
    * (above the copy's and every generation this database gave before, removes included).
+   * With `append`, a ChunkWriter's segment goes after the stored bytes (in the copy's chunk size) if there is a
+   * copy, of generation `expectGeneration`, whose recorded digest is the segment's `base`, and the segments,
+   * this one included, stay within half of the base's bytes; otherwise the whole file is written.
    */
   put(name: string, bytes: Uint8Array | ChunkWriter, options?: ProgressOptions & {
     chunkSize?: number;
     /** A function is called inside the transaction, once the saves before it have committed. */
     expectGeneration?: number | (() => number | undefined);
     overwrite?: boolean;
+    /** Append a segment where allowed (above). Default false. */
+    append?: boolean;
   }): Promise<number>;
   /**
    * The bytes, or with onChunk each chunk handed over in order as read (then true); null when absent.

@@ -49,8 +49,8 @@ export class WorkerIndex {
   reserve(n: number): Promise<void>;
   train(sample: Float32Array, options?: TransferOptions): Promise<void>;
   toBytes(): Promise<Uint8Array>;
-  /** As Index.save: 'conflict' unless the worker's index loaded or saved the copy last, or `overwrite`; resolves to the new generation. */
-  save(name: string, options?: WorkerStoreOptions & ProgressOptions & { chunkSize?: number; overwrite?: boolean }): Promise<number>;
+  /** As Index.save (incremental unless `full`): 'conflict' unless the worker's index loaded or saved the copy last, or `overwrite`; resolves to the new generation. */
+  save(name: string, options?: WorkerStoreOptions & ProgressOptions & { chunkSize?: number; overwrite?: boolean; full?: boolean }): Promise<number>;
   /**
    * The `source` of this index's saves as watch() reports them: the page's watch() may hear a save before
    * save() resolves, so compare this, not the generation, to tell the index's own saves from other tabs'.

@@ -215,11 +215,33 @@ class wasm_index {
     return reinterpret_cast<std::uintptr_t>(sq8_);
   }
   // --- streaming save and load: one chunk of heap at a time, never the whole file ----------------
-  // saveBegin(chunk) starts a writer over the index and returns the file's length; each saveNext()
-  // fills the next chunk (its length, 0 at the end), which JS copies out of chunk() at once. JS makes
-  // every call between saveBegin and saveEnd in one synchronous run, so the index cannot change.
-  double save_begin(std::size_t chunk) {
-    return guard([&] { writer_.emplace(ix(), chunk); return static_cast<double>(writer_->total_bytes()); });
+  // saveBegin(chunk, append) starts a writer over the index (the whole file, or with append the
+  // segment since the save point) and returns its length; each saveNext() fills the next chunk (its
+  // length, 0 at the end), which JS copies out of chunk() at once. JS makes every call between
+  // saveBegin and saveEnd in one synchronous run, so the index cannot change. saveDigest(0) is the
+  // digest the segment extends (the save point's), saveDigest(1) the one its bytes end with: a store
+  // appends only onto bytes that end with the first. Once the bytes are stored, markSaved() makes the
+  // writer's state the save point: 1, or 0 when the index changed since (then there is none).
+  double save_begin(std::size_t chunk, bool append) {
+    return guard([&] {
+      writer_.reset();
+      base_digest_ = append ? ix().last_save().digest : 0;
+      writer_.emplace(ix(), chunk, append ? pocketvec::save_mode::append : pocketvec::save_mode::full);
+      point_ = writer_->point();
+      return static_cast<double>(writer_->total_bytes());
+    });
+  }
+  double save_digest(int which) const { return which ? point_.digest : base_digest_; }
+  bool appendable() const { return index_ && index_->appendable(); }
+  int mark_saved() {
+    if (!index_) return 0;
+    try {
+      index_->saved(point_);
+      return 1;
+    } catch (...) {
+      index_->forget_save();
+      return 0;
+    }
   }
   double save_next() {
     return guard([&] {
@@ -352,6 +374,8 @@ class wasm_index {
   std::vector<std::uint8_t> bytes_;
   std::vector<float> query_;  // dim() floats; allocated once per index, so its address is stable
   std::optional<pocketvec::chunked_writer> writer_;
+  pocketvec::save_point point_;       // the last writer's state (markSaved)
+  std::uint32_t base_digest_ = 0;     // what the last writer's segment extends
   std::span<const std::uint8_t> chunk_;
   std::optional<pocketvec::chunked_reader> reader_;
   std::string last_error_;
@@ -397,6 +421,9 @@ EMSCRIPTEN_BINDINGS(pocketvec) {
       .function("saveNext", &wasm_index::save_next)
       .function("chunk", &wasm_index::chunk)
       .function("saveEnd", &wasm_index::save_end)
+      .function("saveDigest", &wasm_index::save_digest)
+      .function("appendable", &wasm_index::appendable)
+      .function("markSaved", &wasm_index::mark_saved)
       .function("loadFeed", &wasm_index::load_feed)
       .function("loadFinish", &wasm_index::load_finish)
       .function("resultsU32", &wasm_index::results_u32)

@@ -1,13 +1,16 @@
 // idb.js — saves index bytes in IndexedDB, atomically, a chunk at a time. Plain JS, no dependency.
 //
 // Layout: one database (default 'pocketvec', version 1), two object stores:
-//   manifests  keyPath 'name': { name, generation, byteLength, chunkSize, chunkCount, savedAt } (older
-//              saves also hold checksums[], CRC-32s no longer read)
-//   chunks     keys [name, generation, i]: Uint8Array of chunkSize bytes (the last may be shorter);
-//              key '': the database's last generation (COUNTER)
+//   manifests  keyPath 'name': { name, generation, byteLength, chunkSize, chunkCount, savedAt, parts,
+//              digest, chunkGeneration } (older saves lack the last three and may hold checksums[],
+//              CRC-32s no longer read)
+//   chunks     keys [name, chunkGeneration ?? generation, i]: Uint8Array of chunkSize bytes, each part
+//              (parts: byte lengths of the base, then of each segment) in its own run of chunks, whose
+//              last may be shorter; key '': the database's last generation (COUNTER)
 // A save puts the chunks of a new generation (from a writer: Index's is the WASM serializer), the
 // manifest naming it and the deletes of the old one in ONE readwrite transaction and resolves on its
-// `complete`: all of it happens or none does. It first reads the manifest in that transaction and
+// `complete`: all of it happens or none does. An appending save (segment()) puts only the segment's
+// chunks, numbered after the copy's under its chunkGeneration, and the manifest naming them. It first reads the manifest in that transaction and
 // aborts with 'conflict' when the copy there is not the generation the caller expects: readwrite
 // transactions on the same stores run one at a time, across tabs too, so no lock is needed. Every save
 // and remove bumps the database's counter in its transaction; a new generation is above the counter
@@ -39,18 +42,12 @@ function done(target) {
     if ('oncomplete' in target) {
       // Not onerror: a request's error bubbles here before the abort has undone anything.
       target.oncomplete = () => resolve();
-      target.onabort = () => reject(target.error ?? abortError());
+      target.onabort = () => reject(target.error ?? new DOMException('The transaction was aborted', 'AbortError')); // (Node >= 17, every browser)
     } else {
       target.onsuccess = () => resolve(target.result);
       target.onerror = () => reject(target.error);
     }
   });
-}
-
-function abortError() {
-  return typeof DOMException === 'function'
-    ? new DOMException('The transaction was aborted', 'AbortError')
-    : new Error('The transaction was aborted');
 }
 
 function describe(err) {
@@ -67,13 +64,30 @@ function corrupt(name, what) {
   return new PocketvecError('corrupt_data', `saved index "${name}" is corrupt: ${what}`);
 }
 
+/** Segments may add up to this share of their base's bytes; a save past it rewrites the whole file. */
+const SEGMENT_SHARE = 0.5;
+
+/**
+ * The writer of a segment onto `old` ({ parts, digest }, a copy: the one expected), or null (it is ended)
+ * when the segment would not extend the bytes stored (its base is not their digest) or would take the
+ * segments past SEGMENT_SHARE of the base.
+ */
+function segment(writer, chunkSize, old) {
+  const w = writer(chunkSize, true);
+  const [base, ...segments] = old.parts;
+  if (w.base > 0 && w.base === old.digest && segments.reduce((s, p) => s + p, w.length) <= base * SEGMENT_SHARE) return w;
+  w.end?.();
+  return null;
+}
+
 /** Checks put()'s arguments (IdbStore's and the OPFS store's); returns the writer of `bytes`. */
-function putArgs(name, bytes, chunkSize, expectGeneration, overwrite) {
+function putArgs(name, bytes, chunkSize, expectGeneration, overwrite, append) {
   checkName(name);
   if (expectGeneration !== undefined && typeof expectGeneration !== 'function' && !safe(expectGeneration)) {
     throw new PocketvecError('invalid_argument', `expectGeneration must be an integer, got ${expectGeneration}`);
   }
   if (typeof overwrite !== 'boolean') throw new PocketvecError('invalid_argument', `overwrite must be a boolean, got ${typeof overwrite}`);
+  if (typeof append !== 'boolean') throw new PocketvecError('invalid_argument', `append must be a boolean, got ${typeof append}`);
   const writer = typeof bytes === 'function' ? bytes : bytes instanceof Uint8Array && ((size) => {
     let at = 0;
     // Copies: structured clone of a subarray would clone its whole underlying buffer.
@@ -84,13 +98,17 @@ function putArgs(name, bytes, chunkSize, expectGeneration, overwrite) {
   return writer;
 }
 
-/** Throws 'conflict' when a copy is there (`found`, generation `g`) that is not expectGeneration's, unless overwrite. */
+/**
+ * Throws 'conflict' when a copy is there (`found`, generation `g`) that is not expectGeneration's, unless
+ * overwrite; returns whether it is expectGeneration's (a save may append to it).
+ */
 function checkGeneration(found, g, name, where, expectGeneration, overwrite) {
   const expected = typeof expectGeneration === 'function' ? expectGeneration() : expectGeneration;
   if (found && !overwrite && g !== expected) {
     throw new PocketvecError('conflict', `"${name}" in ${where} is generation ${g}, saved by another index or tab since this one ${
       expected === undefined ? 'was made' : `had generation ${expected}`}; nothing was written; pass { overwrite: true } to replace it`);
   }
+  return found && g === expected;
 }
 
 export class IdbStore {
@@ -150,9 +168,10 @@ export class IdbStore {
    * Stores `bytes` (Uint8Array or ChunkWriter, index.d.ts) under `name`, atomically replacing the copy
    * there if it is generation `expectGeneration` (undefined: there must be none; a function is asked
    * inside the transaction), or any with `overwrite`; else 'conflict'. Resolves to the new generation.
+   * With `append`, a writer's segment goes after the copy's bytes when segment() allows, in its chunkSize.
    */
-  async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false } = {}) {
-    const writer = putArgs(name, bytes, chunkSize, expectGeneration, overwrite);
+  async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false, append = false } = {}) {
+    const writer = putArgs(name, bytes, chunkSize, expectGeneration, overwrite, append);
     throwIfAborted(signal);
     const db = await this.#open();
     let failure = null;
@@ -176,25 +195,31 @@ export class IdbStore {
         let source;
         try {
           const old = get.result;
-          checkGeneration(old, old?.generation, name, `IndexedDB "${this.#dbName}"`, expectGeneration, overwrite);
+          const same = checkGeneration(old, old?.generation, name, `IndexedDB "${this.#dbName}"`, expectGeneration, overwrite);
           generation = nextGeneration(counter.result, old);
           chunkStore.put(generation, COUNTER).onerror = onError;
-          source = writer(chunkSize);
+          const seg = append && same && validManifest(old) && segment(writer, old.chunkSize, old);
+          const m = seg ? old : { generation, byteLength: 0, chunkSize, chunkCount: 0, parts: [] };
+          source = seg || writer(chunkSize, false);
           length = source.length;
           report = reporter(onProgress, length);
           report(0, true);
-          const chunkCount = Math.ceil(length / chunkSize);
+          const key = chunkKey(m);
+          let i = m.chunkCount;
           let written = 0;
-          for (let i = 0; i < chunkCount; i++) {
+          for (let at = 0; at < length; at += m.chunkSize) {
             const chunk = source.next();
-            const req = chunkStore.put(chunk, [name, generation, i]);
+            const req = chunkStore.put(chunk, [name, key, i++]);
             req.onerror = onError; // no preventDefault: the error aborts the transaction
             // The last report waits for the transaction's complete.
             if (onProgress) req.onsuccess = () => { written += chunk.length; if (written < length) report(written); };
           }
-          manifests.put({ name, generation, byteLength: length, chunkSize, chunkCount, savedAt: Date.now() }).onerror = onError;
+          manifests.put({
+            name, generation, byteLength: m.byteLength + length, chunkSize: m.chunkSize, chunkCount: i, savedAt: Date.now(),
+            parts: [...m.parts, length], digest: source.digest, chunkGeneration: key,
+          }).onerror = onError;
           // (Not under a generation that is no key: IndexedDB would throw. Such chunks stay, unreachable.)
-          if (safe(old?.generation)) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, old.generation, i]);
+          if (!seg && safe(chunkKey(old ?? {}))) for (let i = 0; i < old.chunkCount; i++) chunkStore.delete([name, chunkKey(old), i]);
         } catch (err) {
           // A synchronous throw (a conflict, the writer, DataCloneError, some engines' QuotaExceededError): undo it all.
           try {
@@ -283,15 +308,17 @@ export class IdbStore {
         report(0, true);
         if (!onChunk) out = new Uint8Array(byteLength);
         let read = 0;
-        for (let i = 0; i < chunkCount; i++) {
-          const req = chunkStore.get([name, manifest.generation, i]);
+        let i = 0;
+        // Each part in its own run of chunks: all chunkSize bytes but its last.
+        for (const p of manifest.parts) for (let at = 0; at < p; at += chunkSize) {
+          const where = `chunk ${++i} of ${chunkCount}`;
+          const expected = Math.min(chunkSize, p - at);
+          const req = chunkStore.get([name, chunkKey(manifest), i - 1]);
           req.onsuccess = () => {
             if (failure) return;
             try {
               const part = req.result instanceof ArrayBuffer ? new Uint8Array(req.result) : req.result;
-              const where = `chunk ${i + 1} of ${chunkCount}`;
               if (!(part instanceof Uint8Array)) throw corrupt(name, `${where} is missing`);
-              const expected = Math.min(chunkSize, byteLength - read);
               if (part.length !== expected) throw corrupt(name, `${where} holds ${part.length} bytes, expected ${expected}`);
               if (onChunk) onChunk(part);
               else out.set(part, read);
@@ -354,8 +381,8 @@ export class IdbStore {
         manifests.delete(name);
         // A save after this one gets a generation above the removed copy's, whichever tab remembers it.
         chunkStore.put(nextGeneration(counter.result, old), COUNTER);
-        const count = safe(old.generation) && Number.isInteger(old.chunkCount) ? old.chunkCount : 0;
-        for (let i = 0; i < count; i++) chunkStore.delete([name, old.generation, i]);
+        const count = safe(chunkKey(old)) && Number.isInteger(old.chunkCount) ? old.chunkCount : 0;
+        for (let i = 0; i < count; i++) chunkStore.delete([name, chunkKey(old), i]);
       };
       await finished;
     } catch (err) {
@@ -373,11 +400,15 @@ function abortOn(signal, tx) {
   return () => signal.removeEventListener('abort', onAbort);
 }
 
+/** The generation a manifest's chunks are keyed under: its base's (older manifests: its own). */
+const chunkKey = (m) => m.chunkGeneration ?? m.generation;
+/** Whether `m` is a manifest (then with `parts`, the byte lengths of its base and segments: one part in older ones). */
 function validManifest(m) {
-  const count = Math.ceil(m.byteLength / m.chunkSize);
-  return Number.isSafeInteger(m.generation) && Number.isSafeInteger(m.byteLength) && m.byteLength >= 0 &&
-    Number.isSafeInteger(m.chunkSize) && m.chunkSize > 0 && m.chunkCount === count &&
-    (m.checksums === undefined || (Array.isArray(m.checksums) && m.checksums.length === count));
+  const parts = (m.parts ??= [m.byteLength]);
+  const sum = (f) => parts.reduce((s, p) => s + f(p), 0);
+  return parts.every?.((p) => safe(p) && p >= 0) && safe(m.generation) && safe(chunkKey(m)) && m.byteLength === sum((p) => p) &&
+    safe(m.chunkSize) && m.chunkSize > 0 && m.chunkCount === sum((p) => Math.ceil(p / m.chunkSize)) &&
+    (m.checksums === undefined || (Array.isArray(m.checksums) && m.checksums.length === m.chunkCount));
 }
 
 /** navigator.storage's answers; where there is none, { supported: false } and nothing else known. */
@@ -420,12 +451,15 @@ export function openStore(options) {
 // Layout, in directory `dir` (default 'pocketvec') of the origin's root; N is the name encoded
 // (encodeURIComponent, '.' as %2E: no dot, so no name's files can be another's):
 //   N.<generation>.pvx   the bytes of one generation
-//   N.a, N.b             two manifest slots: JSON [generation, byteLength, data file, FNV-1a of the three joined by ',']
+//   N.a, N.b             two manifest slots: JSON [generation, byteLength, data file, base's byteLength, digest,
+//                        FNV-1a of the five joined by ','] (older ones: without the base's length and digest)
 //   generation           the directory's last generation, [g, FNV-1a]: a save's is above it and the copy it replaces
 // A save writes and flushes a new data file, then commits by writing the slot that does not hold the
-// current generation, then deletes the other data files of N. A load takes the valid slot of highest
+// current generation, then deletes the other data files of N. An appending save (segment()) writes the
+// segment into the copy's data file at its committed byteLength (past it is an uncommitted tail: it is
+// cut off), flushes it and commits the same way, the record naming the longer length. A load takes the valid slot of highest
 // generation (a torn or garbage one is ignored; none valid: nothing was committed, no copy) and checks
-// its data file's length, so a save that stops anywhere, a first one too, leaves the last committed copy
+// that its data file holds byteLength bytes (it reads those), so a save that stops anywhere, a first one too, leaves the last committed copy
 // (or none) loadable; the C++ parser's CRC-32C checks the bytes. list() names those with a valid slot. Each call
 // holds the Web Lock 'pocketvec:<dir>/N' where there is navigator.locks (one call per name at a time
 // across workers, as the exclusive sync access handles need). No watch(): saves are not broadcast.
@@ -492,15 +526,15 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
         `${what} "${name}" in ${where} failed (${describe(e)})${what === 'saving' ? '; the saved copy, if any, is unchanged' : ''}`, { cause: e });
     }
   };
-  /** The committed copy { s: slot, g, n: byteLength, f: data file }, or null: no valid slot, nothing committed. */
+  /** The committed copy { s: slot, g, n: byteLength, f: data file, parts, digest }, or null: no valid slot, nothing committed. */
   const current = async (fs, n) => {
     let best = null;
     for (const s of 'ab') {
       const h = await fs.open(`${n}.${s}`, false);
       if (!h) continue;
       try {
-        const [g, len, f] = read(h) ?? [];
-        if (safe(g) && !(best?.g > g)) best = { s, g, n: len, f };
+        const [g, len, f, base = len, digest] = read(h) ?? [];
+        if (safe(g) && !(best?.g > g)) best = { s, g, n: len, f, parts: [base, len - base], digest };
       } finally {
         h.close();
       }
@@ -531,18 +565,27 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
     dbName: `opfs:${dir}`, // keys the generations an Index remembers: not the IdbStore of the same name
 
     /** As IdbStore.put: a new generation, atomically; 'conflict' unless the copy there is expectGeneration's, or overwrite. */
-    async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false } = {}) {
-      const writer = putArgs(name, bytes, chunkSize, expectGeneration, overwrite);
+    async put(name, bytes, { chunkSize = DEFAULT_CHUNK_SIZE, onProgress, signal, expectGeneration, overwrite = false, append = false } = {}) {
+      const writer = putArgs(name, bytes, chunkSize, expectGeneration, overwrite, append);
       return run(name, 'saving', signal, async (fs, n) => {
         const old = await current(fs, n);
-        checkGeneration(old, old?.g, name, where, expectGeneration, overwrite);
+        const same = checkGeneration(old, old?.g, name, where, expectGeneration, overwrite);
         const g = await bump(fs, old); // above any generation this directory gave out: none repeats for N
-        const f = `${n}.${g}.pvx`;
-        let h = await fs.open(f, true);
-        let source, report, length, keep;
+        let f = `${n}.${g}.pvx`;
+        let h = append && same ? await fs.open(old.f, false) : null;
+        let source, report, length, keep, seg;
         try {
-          h.truncate(0);
-          source = writer(chunkSize);
+          // A segment goes into the copy's data file if it holds the committed bytes; its writer is made
+          // after the last await (the whole file's after the open below): the index cannot change under it.
+          seg = h && h.getSize() >= old.n && segment(writer, chunkSize, old);
+          if (seg) f = old.f;
+          else {
+            h?.close();
+            h = await fs.open(f, true);
+          }
+          const start = seg ? old.n : 0;
+          h.truncate(start);
+          source = seg || writer(chunkSize, false);
           report = reporter(onProgress, (length = source.length));
           report(0, true);
           // One synchronous run, as IdbStore's: the index cannot change under the writer. As many chunks
@@ -550,7 +593,7 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
           let at = 0;
           for (let i = Math.ceil(length / chunkSize); i--; at < length && report(at)) {
             throwIfAborted(signal);
-            at += write(h, source.next(), at);
+            at += write(h, source.next(), start + at);
           }
           if (at !== length) throw new Error(`the writer gave ${at} of ${length} bytes`);
           h.flush();
@@ -558,7 +601,7 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
           throwIfAborted(signal);
           h = await fs.open(`${n}.${old?.s === 'a' ? 'b' : 'a'}`, true);
           h.truncate(0);
-          write(h, new TextEncoder().encode(record(g, length, f)), 0);
+          write(h, new TextEncoder().encode(record(g, start + length, f, seg ? old.parts[0] : length, source.digest)), 0);
           keep = true;
           try {
             h.flush();
@@ -568,11 +611,11 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
             if (e) { try { h.flush(); keep = false; } catch {} throw e; }
           }
         } catch (e) {
-          h.close();
-          if (!keep) await fs.remove(f).catch(() => {});
+          h?.close();
+          if (!keep && !seg) await fs.remove(f).catch(() => {});
           throw e;
         } finally {
-          h.close();
+          h?.close();
           source?.end?.();
         }
         await sweep(fs, n, f);
@@ -587,7 +630,7 @@ export function openOpfsStore({ dir = 'pocketvec', adapter } = {}) {
       if (!c) return null;
       const h = await fs.open(c.f, false);
       try {
-        if (!h || h.getSize() !== c.n) throw corrupt(name, `its data file ${c.f} is missing or not ${c.n} bytes`);
+        if (!(h?.getSize() >= c.n)) throw corrupt(name, `its data file ${c.f} is missing or shorter than ${c.n} bytes`);
         onGeneration?.(c.g);
         const report = reporter(onProgress, c.n);
         report(0, true);

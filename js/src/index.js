@@ -56,6 +56,11 @@ function u32(value, what) {
   return value;
 }
 
+function bool(value, what) {
+  if (typeof value !== 'boolean') throw invalid(`${what} must be a boolean, got ${typeName(value)}`);
+  return value;
+}
+
 function f32Array(value, what) {
   if (!(value instanceof Float32Array)) throw invalid(`${what} must be a Float32Array, got ${typeName(value)}`);
   return value;
@@ -160,7 +165,7 @@ export function defineIndex(loadModule) {
       if (typeof o.compactThreshold !== 'number' || !(o.compactThreshold >= 0 && o.compactThreshold <= 1)) {
         throw invalid(`compactThreshold must be a number in [0, 1], got ${o.compactThreshold}`);
       }
-      if (typeof o.sq8Rerank !== 'boolean') throw invalid(`sq8Rerank must be a boolean, got ${typeName(o.sq8Rerank)}`);
+      bool(o.sq8Rerank, 'sq8Rerank');
       return newHandle((h) => h.init(o.dim, o.metric, o.quantization, o.m, o.efConstruction, o.efSearch,
         o.seed, o.compactThreshold, o.sq8TrainingSize, o.sq8Rerank));
     }
@@ -450,7 +455,7 @@ export function defineIndex(loadModule) {
     /** The index in pocketvec's binary format (the same bytes the C++ index::save() writes). */
     toBytes() {
       const h = this.#handle();
-      const out = new Uint8Array(this.#check(h.saveBegin(PIECE_BYTES)));
+      const out = new Uint8Array(this.#check(h.saveBegin(PIECE_BYTES, false)));
       try {
         for (let at = 0, n; at < out.length && (n = this.#check(h.saveNext())); at += n) out.set(h.chunk(), at);
       } finally {
@@ -462,36 +467,44 @@ export function defineIndex(loadModule) {
     /**
      * Saves to IndexedDB under `name`, atomically: the index as it is once the transaction starts, a
      * chunk at a time in one synchronous run. 'conflict' when a copy is there that this index did not
-     * load or save last (another tab's), unless `overwrite`. Resolves to the new generation.
+     * load or save last (another tab's), unless `overwrite`. Resolves to the new generation. Unless
+     * `full`, the store appends a segment (the changes since this index's last save or load) when the
+     * copy there is that save's or load's (the digests agree) and the segments stay small.
      * @param {string} name
-     * @param {{ store?: import('./idb.js').IdbStore, chunkSize?: number, overwrite?: boolean }} [options]
+     * @param {{ store?: import('./idb.js').IdbStore, chunkSize?: number, overwrite?: boolean, full?: boolean }} [options]
      */
-    async save(name, { store = openStore(), chunkSize, onProgress, signal, overwrite } = {}) {
+    async save(name, { store = openStore(), chunkSize, onProgress, signal, overwrite, full = false } = {}) {
       progressOptions(onProgress, signal);
+      bool(full, 'full');
       throwIfAborted(signal);
       const h = this.#handle();
       // expectGeneration is asked in the transaction: after an earlier save of this index has committed
-      // (and been remembered), so overlapping saves of one index do not conflict with each other.
-      const generation = await store.put(name, (size) => ({
-        length: this.#check(h.saveBegin(size)),
+      // (and been remembered), so overlapping saves of one index do not conflict with each other. A
+      // segment only where the handle has a save point (after a committed save or a load; none since
+      // compact(), train() and the like): its base digest is that point's, which the store compares.
+      const generation = await store.put(name, (size, append) => ({
+        length: this.#check(h.saveBegin(size, append && h.appendable())),
+        base: h.saveDigest(0),
+        digest: h.saveDigest(1),
         next: () => (this.#check(h.saveNext()), h.chunk().slice()),
         end: () => this.#h && h.saveEnd(),
-      }), { chunkSize, onProgress, signal, overwrite, expectGeneration: () => this.#generations.get(store.dbName)?.get(name) });
+      }), { chunkSize, onProgress, signal, overwrite, append: !full, expectGeneration: () => this.#generations.get(store.dbName)?.get(name) });
       this.#remember(store, name, generation);
+      // The last writer's state (the one stored) is the next segment's base; none if the index changed since.
+      if (this.#h) h.markSaved();
       return generation;
     }
 
-    get dim() { return this.#handle().dim(); }
-    /** Live vectors. */
-    get size() { return this.#handle().size(); }
-    /** Tombstoned vectors awaiting compact(). */
-    get deletedCount() { return this.#handle().deletedCount(); }
-    /** deleted / (live + deleted); 0 when empty. */
-    get tombstoneRatio() { return this.#handle().tombstoneRatio(); }
-    /** Whether tombstoneRatio has passed compactThreshold: time to call compact(). Nothing compacts by itself. */
-    get needsCompaction() { return this.#handle().needsCompaction(); }
-    /** Bytes held in the WASM heap by this index (graph, vectors, ids, buffers). */
-    get memoryBytes() { return this.#handle().memoryBytes(); }
+    // Read-only properties, each the handle's method of that name (index.d.ts documents them): dim; size
+    // (live vectors); deletedCount (tombstones awaiting compact()); tombstoneRatio (deleted / (live +
+    // deleted), 0 when empty); needsCompaction (tombstoneRatio has passed compactThreshold: time to call
+    // compact(), nothing compacts by itself); memoryBytes (bytes held in the WASM heap by this index:
+    // graph, vectors, ids, buffers); metric, quantization, m, efConstruction, efSearch, seed.
+    static {
+      for (const p of ['dim', 'size', 'deletedCount', 'tombstoneRatio', 'needsCompaction', 'memoryBytes', 'metric', 'quantization', 'm', 'efConstruction', 'efSearch', 'seed']) {
+        Object.defineProperty(this.prototype, p, { get() { return this.#handle()[p](); }, configurable: true });
+      }
+    }
     /**
      * What this index holds and what the page pays for it: { indexBytes, heapBytes, heapUsedBytes }.
      * indexBytes is memoryBytes. heapBytes is the size of the module's WebAssembly memory, which every
@@ -502,12 +515,6 @@ export function defineIndex(loadModule) {
       const indexBytes = this.#handle().memoryBytes();
       return { indexBytes, heapBytes: this.#module.HEAPU8.buffer.byteLength, heapUsedBytes: this.#module._heapUsedBytes() };
     }
-    get metric() { return this.#handle().metric(); }
-    get quantization() { return this.#handle().quantization(); }
-    get m() { return this.#handle().m(); }
-    get efConstruction() { return this.#handle().efConstruction(); }
-    get efSearch() { return this.#handle().efSearch(); }
-    get seed() { return this.#handle().seed(); }
     /**
      * The SQ8 quantizer's state: { trained, encoded, clamped, clampedFraction } (all 0 / false for an
      * f32 index). Counts are components (dim per vector) since the ranges were last learned.

@@ -47,10 +47,11 @@ export function serve({ Index, post, listen, pause }) {
     reserve: ([n]) => index.reserve(n),
     train: ([sample]) => index.train(sample),
     toBytes: () => index.toBytes(),
-    save([name, { dbName, chunkSize, overwrite, source } = {}], extra) {
+    save([name, { dbName, source, ...options } = {}], extra) {
       // (One store per database, posting as the WorkerIndex: its page's watch() can tell the save apart.)
+      // options: chunkSize, overwrite, full.
       if (!stores.has(dbName)) stores.set(dbName, openStore({ dbName, source }));
-      return index.save(name, { store: stores.get(dbName), chunkSize, overwrite, ...extra });
+      return index.save(name, { ...options, store: stores.get(dbName), ...extra });
     },
     ids: () => index.ids(),
     memory: () => index.memory(),

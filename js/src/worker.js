@@ -195,8 +195,8 @@ export function defineWorkerIndex(spawn) {
       return this.#call('toBytes', []);
     }
 
-    save(name, { dbName, chunkSize, overwrite, onProgress, signal } = {}) {
-      return this.#call('save', [name, { dbName, chunkSize, overwrite, source: this.#source }], { onProgress, signal });
+    save(name, { onProgress, signal, ...options } = {}) {
+      return this.#call('save', [name, { ...options, source: this.#source }], { onProgress, signal });
     }
 
     get source() {

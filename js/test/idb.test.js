@@ -177,7 +177,7 @@ describe('IndexedDB: streaming', () => {
     const bytes = index.toBytes();
     for (const chunkSize of [1, 97, 4096, bytes.length, bytes.length + 1]) {
       if (chunkSize === 1) continue; // (thousands of records: covered by the C++ tests)
-      await index.save('c', { store, chunkSize });
+      await index.save('c', { store, chunkSize, full: true });
       const parts = await raw(indexedDB, async ({ chunks }) => request(chunks.getAll(CHUNK_KEYS)));
       assert.equal(parts.length, Math.ceil(bytes.length / chunkSize));
       for (const p of parts) assert.equal(p.buffer.byteLength, p.length, 'a chunk is its own buffer, not a view of the heap');

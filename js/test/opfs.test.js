@@ -149,7 +149,7 @@ describe('OPFS store (in-memory adapter)', () => {
     const g = await a.save('x', { store });
     const b = await Index.load('x', { store });
     b.insertBatch(randomVectors(5, dim, 9));
-    assert.equal(await b.save('x', { store }), g + 1);
+    assert.equal(await b.save('x', { store, full: true }), g + 1);
     assert.deepEqual([...adapter.files.keys()].sort(), ['generation', `x.${g + 1}.pvx`, 'x.a', 'x.b']);
     a.insertBatch(randomVectors(3, dim, 8));
     await rejects(a.save('x', { store }), 'conflict', new RegExp(`^"x" in OPFS "pocketvec" is generation ${g + 1}, .*overwrite: true`));
@@ -202,14 +202,14 @@ describe('OPFS store (in-memory adapter)', () => {
     same(await Index.load('x', { store }), a);
     // The next save commits to slot b and sweeps the stray data file.
     a.insertBatch(randomVectors(2, dim, 6));
-    assert.equal(await a.save('x', { store }), g + 1);
+    assert.equal(await a.save('x', { store, full: true }), g + 1);
     same(await Index.load('x', { store }), a);
     assert.deepEqual([...adapter.files.keys()].sort(), ['generation', `x.${g + 1}.pvx`, 'x.a', 'x.b']);
     // Both slots bad, or the data file short or gone: corrupt_data.
     adapter.files.set(`x.${g + 1}.pvx`, adapter.files.get(`x.${g + 1}.pvx`).slice(1));
-    await rejects(store.get('x'), 'corrupt_data', /its data file x\.\d+\.pvx is missing or not \d+ bytes$/);
+    await rejects(store.get('x'), 'corrupt_data', /its data file x\.\d+\.pvx is missing or shorter than \d+ bytes$/);
     adapter.files.delete(`x.${g + 1}.pvx`);
-    await rejects(store.get('x'), 'corrupt_data', /its data file x\.\d+\.pvx is missing or not \d+ bytes$/);
+    await rejects(store.get('x'), 'corrupt_data', /its data file x\.\d+\.pvx is missing or shorter than \d+ bytes$/);
     // Both slots bad: nothing is committed, as after a first save that stopped midway.
     adapter.files.set('x.a', new Uint8Array(3));
     adapter.files.set('x.b', new Uint8Array(0));
@@ -431,5 +431,154 @@ describe('OPFS store (in-memory adapter)', () => {
     await rejects(store.put('x', new Uint8Array(1)), 'unsupported', /only in dedicated workers, not in WebKitGTK; use openStore\(\)/);
     await rejects(store.get('x'), 'unsupported');
     await rejects(store.list(), 'unsupported');
+  });
+});
+
+describe('OPFS store: incremental saves', () => {
+  const pvx = (adapter) => [...adapter.files.keys()].filter((f) => f.endsWith('.pvx'));
+  /** The slot record of the current copy, parsed: [generation, byteLength, data file, base length, digest]. */
+  const slot = async (adapter) => {
+    const recs = ['x.a', 'x.b'].filter((f) => adapter.files.has(f)).map((f) => { try { return JSON.parse(new TextDecoder().decode(adapter.files.get(f))); } catch { return null; } });
+    return recs.filter(Boolean).sort((p, q) => q[0] - p[0])[0];
+  };
+
+  test('saves append to the data file in place (its bytes before untouched); compaction and full: true rewrite; every reload equal', async () => {
+    const adapter = memoryDir();
+    const store = storeOver(adapter);
+    let index = await sampleIndex(31, 1200);
+    const flat = randomVectors(400, dim, 32);
+    await index.save('x', { store, chunkSize: 700 });
+    let [file] = pvx(adapter);
+    let appends = 0;
+    for (let round = 1; round <= 10; round++) {
+      const before = adapter.files.get(file).slice();
+      index.insertBatch(flat.subarray(round * 12 * dim, (round * 12 + 12) * dim));
+      index.delete(round * 5);
+      index.insert(flat.subarray(0, dim), round * 13); // upsert
+      if (round === 4) index.compact();
+      let total = -1;
+      await index.save('x', { store, full: round === 7, chunkSize: 700, onProgress: (p) => { total = p.total; } });
+      const files = pvx(adapter);
+      assert.equal(files.length, 1, `round ${round}: one data file`);
+      const [g, length, f, base] = await slot(adapter);
+      assert.equal(f, files[0]);
+      assert.equal(adapter.files.get(f).length, length, `round ${round}: the file is the committed bytes`);
+      if (round === 4 || round === 7) {
+        assert.notEqual(f, file, `round ${round}: a rewrite goes to a new data file`);
+        assert.equal(base, length);
+        assert.equal(total, length);
+      } else {
+        assert.equal(f, file, `round ${round}: an append keeps the data file`);
+        assert.ok(Buffer.from(adapter.files.get(f).subarray(0, before.length)).equals(Buffer.from(before)), `round ${round}: earlier bytes untouched`);
+        assert.equal(length, before.length + total);
+        assert.ok(length - base <= base / 2);
+        appends++;
+      }
+      assert.ok(g > 0);
+      file = f;
+      const back = await Index.load('x', { store });
+      same(back, index);
+      if (round % 3 === 0) { index.dispose(); index = back; } else back.dispose();
+    }
+    assert.equal(appends, 8);
+  });
+
+  test('an append that fails or dies at any operation: the old copy or the new one loads; later appends and saves work', async () => {
+    const OLD = new Uint8Array(2500).fill(1), SEG = new Uint8Array(900).fill(2), SEG2 = new Uint8Array(300).fill(3);
+    const WHOLE = new Uint8Array(2000).fill(4); // what the append's writer gives when made whole
+    const chunkSize = 1000;
+    const cat = (...a) => Buffer.concat(a.map((b) => Buffer.from(b)));
+    const outcomes = [cat(OLD), cat(OLD, SEG), cat(WHOLE), cat(OLD, SEG2), cat(OLD, SEG, SEG2), cat(WHOLE, SEG2)];
+    const which = (r) => (r === null ? 'none' : outcomes.findIndex((b) => b.equals(Buffer.from(r))));
+    const digest = [7, 8, 17]; // of outcomes 0, 1, 2
+    const writer = (whole, wd, seg, base, sd) => (size, appending) => {
+      const b = appending ? seg : whole;
+      let at = 0;
+      return { length: b.length, base: appending ? base : 0, digest: appending ? sd : wd, next: () => b.slice(at, (at += size)) };
+    };
+    let runs = 0;
+    for (const mode of ['throw', 'quota', 'die', 'torn']) {
+      for (let k = 0; ; k++) {
+        const setup = memoryDir();
+        const g = await storeOver(setup).put('x', writer(OLD, 7), { chunkSize });
+        const adapter = Object.assign(memoryDir(setup.files), { k, mode });
+        const res = await storeOver(adapter).put('x', writer(WHOLE, 17, SEG, 7, 8), { chunkSize, expectGeneration: g, append: true }).catch((e) => e);
+        const label = `append, ${mode} at ${k}`;
+        if (adapter.ops <= k) { assert.equal(typeof res, 'number', label); break; }
+        runs++;
+        const files = adapter.after();
+        const store = storeOver(memoryDir(files));
+        let loadedG;
+        const r = await store.get('x', { onGeneration: (v) => { loadedG = v; } });
+        const got = which(r);
+        // A resolved put appended, or (a slot it could not read looks torn: no copy) wrote the whole file.
+        const allowed = adapter.dead ? [0, 1, 2] : res instanceof PocketvecError ? [0] : [1, 2];
+        assert.ok(allowed.includes(got), `${label}: loads ${got}, expected one of ${allowed}`);
+        // The next append extends what is committed (whatever tail the failure left is cut off).
+        await store.put('x', writer(WHOLE, 17, SEG2, digest[got], 9), { chunkSize, expectGeneration: loadedG, append: true });
+        assert.equal(which(await store.get('x')), got + 3, `${label}: a later append`);
+        assert.equal([...files.keys()].filter((f) => f.endsWith('.pvx')).length, 1, `${label}: one data file`);
+        const size = [...files].find(([f]) => f.endsWith('.pvx'))[1].length;
+        assert.equal(size, outcomes[got + 3].length, `${label}: the data file is what is committed`);
+      }
+    }
+    assert.ok(runs > 30, `${runs} runs`);
+  });
+
+  test('an Index save whose data write throws half way, or whose onProgress throws or signal aborts: the last good state loads, the next save is correct', async () => {
+    for (const how of ['write', 'progress', 'abort']) {
+      const adapter = memoryDir();
+      const store = storeOver(adapter);
+      const index = await sampleIndex(41, 900);
+      await index.save('x', { store, chunkSize: 512 });
+      index.insertBatch(randomVectors(10, dim, 42));
+      await index.save('x', { store, chunkSize: 512 });
+      const good = index.toBytes();
+      const [, committed] = await slot(adapter);
+      index.insertBatch(randomVectors(30, dim, 43));
+      const c = new AbortController();
+      // The third write into the data file throws, or aborts the signal (seen before the next write).
+      let writes = 0;
+      adapter.failWrite = (f) => {
+        if (!f.endsWith('.pvx') || ++writes !== 3) return null;
+        if (how === 'abort') return void c.abort();
+        return how === 'write' ? new DOMException('disk', 'UnknownError') : null;
+      };
+      const onProgress = () => { if (how === 'progress') throw new Error('listener'); }; // (on the first report)
+      const err = await index.save('x', { store, chunkSize: 512, signal: c.signal, onProgress }).then(() => null, (e) => e);
+      adapter.failWrite = null;
+      assert.ok(err instanceof PocketvecError, `${how}: the save failed`);
+      assert.equal(err.code, how === 'abort' ? 'aborted' : 'io_error', `${how}: ${err.message}`);
+      if (how === 'progress') assert.match(err.message, /\(Error: listener\)/);
+      const [file] = pvx(adapter);
+      if (how !== 'progress') assert.ok(adapter.files.get(file).length > committed, `${how}: an uncommitted tail was written`);
+      same(await Index.load('x', { store }), { toBytes: () => good });
+      await index.save('x', { store, chunkSize: 512 });
+      const [, length, f, base] = await slot(adapter);
+      assert.equal(f, file, `${how}: the next save appends`);
+      assert.ok(base < length);
+      assert.equal(adapter.files.get(f).length, length, `${how}: the tail was cut off`);
+      same(await Index.load('x', { store }), index);
+    }
+  });
+
+  test('a conflict with another index that appended writes nothing; overwrite rewrites into a new file', async () => {
+    const adapter = memoryDir();
+    const store = storeOver(adapter);
+    const a = await sampleIndex(51, 600);
+    const g = await a.save('x', { store });
+    const b = await Index.load('x', { store });
+    b.insertBatch(randomVectors(8, dim, 52));
+    assert.equal(await b.save('x', { store }), g + 1);
+    const [file] = pvx(adapter);
+    const bytes = adapter.files.get(file).slice();
+    a.insertBatch(randomVectors(3, dim, 53));
+    await rejects(a.save('x', { store }), 'conflict');
+    assert.ok(Buffer.from(adapter.files.get(file)).equals(Buffer.from(bytes)));
+    await a.save('x', { store, overwrite: true });
+    const [, length, f, base] = await slot(adapter);
+    assert.notEqual(f, file);
+    assert.equal(base, length);
+    same(await Index.load('x', { store }), a);
   });
 });

@@ -9,7 +9,7 @@
 //   errors arrive as PocketvecError; the same answers come from a module Worker;
 //   the parity suite (test/parity/cases.js) against Index and against WorkerIndex, IndexedDB included;
 //   WorkerIndex's dispose() terminates its Worker, and transfer detaches only on request;
-//   the OPFS store in a module worker (save, load, conflict; WebKitGTK and the page: 'unsupported');
+//   the OPFS store in a module worker (save, load, incremental saves, conflict; WebKitGTK and the page: 'unsupported');
 //   the capability probe (wasm SIMD, SharedArrayBuffer with and without isolation, OPFS), pinned per engine;
 //   no console or page errors.
 // Run: npm run test:browser (needs js/dist from `npm run build:wasm`); POCKETVEC_BROWSERS=chromium,firefox
@@ -207,7 +207,7 @@ for (const engine of selectedEngines()) {
       }
     }
 
-    test('OPFS store: in a module worker save, load (same bytes), conflict until overwrite; unsupported on the page', async () => {
+    test('OPFS store: in a module worker save, load (same bytes), incremental saves, conflict until overwrite; unsupported on the page', async () => {
       const { inWorker, onPage } = await step('opfsStore');
       const unsupported = /^unsupported: OPFS sync access handles exist only in dedicated workers, not in WebKitGTK; use openStore\(\) \(IndexedDB\)$/;
       assert.match(onPage, unsupported);
@@ -218,7 +218,7 @@ for (const engine of selectedEngines()) {
       assert.equal(inWorker.error, undefined, inWorker.error);
       const { conflict, ...rest } = inWorker;
       assert.match(conflict, /^conflict: "notes" in OPFS "pocketvec-test" is generation \d+, .*pass \{ overwrite: true \}/);
-      assert.deepEqual(rest, { sameBytes: true, next: 1, overwrite: 2, reloaded: true, list: ['notes'], removed: true, after: null });
+      assert.deepEqual(rest, { sameBytes: true, next: 1, appended: true, incremental: true, overwrite: 3, reloaded: true, list: ['notes'], removed: true, after: null });
     });
 
     test('WorkerIndex: dispose() terminates the worker; transfer detaches only on request', async () => {

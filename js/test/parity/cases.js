@@ -231,6 +231,49 @@ export const cases = [
     return { saveAbort: outcome };
   }],
 
+  ['incremental saves: after changes a save writes a segment (a fraction of the file), reloads equal; full and compact rewrite', async (api) => {
+    if (!api.idb) return { skipped: 'no IndexedDB here' };
+    const name = `parity-segments-${api.kind}`;
+    const { index, flat, dim } = await filled(api, { n: 1000, dim: 64 });
+    await api.remove(name);
+    /** Saves; returns the bytes it wrote (its progress total) after checking that a reload is the index. */
+    const save = async (i, options = {}) => {
+      let total = -1;
+      await i.save(name, { ...api.storeOptions, ...options, onProgress: (p) => { total = p.total; } });
+      const back = await api.load(name, api.storeOptions);
+      check.deepEqual(await back.toBytes(), await i.toBytes(), 'the reload is the index');
+      await back.dispose();
+      return total;
+    };
+    const full = (await index.toBytes()).length;
+    check.equal(await save(index), full, 'a first save writes the whole file');
+    const extra = randomVectors(60, dim, 5);
+    await index.insertBatch(extra.subarray(0, 20 * dim));
+    await index.delete(3);
+    await index.insert(row(flat, dim, 9), 4); // an upsert
+    const s1 = await save(index);
+    check.ok(s1 > 0 && s1 < full / 5, `an append after 22 changes writes ${s1} of ${full} bytes`);
+    // An index loaded from the copy appends to it too.
+    const loaded = await api.load(name, api.storeOptions);
+    await loaded.insertBatch(extra.subarray(20 * dim, 40 * dim));
+    const s2 = await save(loaded);
+    check.ok(s2 > 0 && s2 < full / 5, `an append by the loaded index: ${s2} bytes`);
+    await check.rejects(() => index.save(name, api.storeOptions), 'conflict', 'the first index, after the loaded one appended');
+    await check.rejects(() => loaded.save(name, { ...api.storeOptions, full: 'yes' }), 'invalid_argument');
+    await loaded.insert(row(extra, dim, 50));
+    const whole = await save(loaded, { full: true });
+    check.equal(whole, (await loaded.toBytes()).length, 'full: true writes the whole file');
+    await loaded.delete(5);
+    await loaded.compact();
+    check.equal(await save(loaded), (await loaded.toBytes()).length, 'a save after compact() writes the whole file');
+    await loaded.insert(row(extra, dim, 51));
+    const s3 = await save(loaded);
+    check.ok(s3 > 0 && s3 < full / 20, `and the next appends again: ${s3} bytes`);
+    check.equal(await api.remove(name), true);
+    for (const i of [index, loaded]) await i.dispose();
+    return { full, appends: [s1, s2, s3] };
+  }],
+
   ['two indexes saving one name: conflict unless loaded from it or overwrite, and the copy is untouched', async (api) => {
     if (!api.idb) return { skipped: 'no IndexedDB here' };
     const name = `parity-conflict-${api.kind}`;

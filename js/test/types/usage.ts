@@ -1,7 +1,7 @@
 // Type-level test of index.d.ts: compiled by `tsc -p test/types` (test/types.test.js), never run.
 // Lines marked @ts-expect-error must stay errors: they are the API misuses the types must reject.
 import { Index, PocketvecError, openStore, IdbStore, openOpfsStore, OpfsStore, persist, storageInfo } from 'pocketvec';
-import type { ErrorCode, IndexOptions, MemoryReport, Metric, SavedCopy, SearchHit, Sq8Stats, StorageInfo } from 'pocketvec';
+import type { ChunkWriter, ErrorCode, IndexOptions, MemoryReport, Metric, SavedCopy, SearchHit, Sq8Stats, StorageInfo } from 'pocketvec';
 
 async function main(): Promise<void> {
   const options: IndexOptions = { dim: 768, metric: 'cosine', quantization: 'sq8', m: 16, efConstruction: 200, seed: 42 };
@@ -44,6 +44,11 @@ async function main(): Promise<void> {
   // @ts-expect-error overwrite is a boolean
   await index.save('notes', { overwrite: 'yes' });
   await Index.load('notes', { store });
+  await index.save('notes', { store, full: true });
+  // @ts-expect-error full is a boolean
+  await index.save('notes', { full: 1 });
+  const writer: ChunkWriter = (size: number, appending: boolean) => ({ length: 1, next: () => new Uint8Array(size), base: appending ? 1 : 0, digest: 2 });
+  await store.put('raw', writer, { append: true, expectGeneration: next });
   const opfs: OpfsStore = openOpfsStore({ dir: 'indexes' });
   await index.save('notes', { store: opfs, overwrite: true });
   const fromOpfs: Index | null = await Index.load('notes', { store: opfs });
@@ -102,7 +107,7 @@ async function workerUsage(): Promise<void> {
   const dim: number = w.dim;
   await w.compact({ onProgress: (p) => void p.fraction });
   await w.save('notes', { dbName: 'db', onProgress: () => {} });
-  const saved: number = await w.save('notes', { dbName: 'db', overwrite: true });
+  const saved: number = await w.save('notes', { dbName: 'db', overwrite: true, full: false });
   void saved;
   const loaded: WorkerIndex | null = await WorkerIndex.load('notes', { signal: controller.signal });
   // @ts-expect-error: the worker API is async

@@ -765,6 +765,7 @@ class stream_parser {
         byte_reader r(small_);
         f_ = read_header(r);
         base_minor_ = f_.minor;
+        if (f_.minor >= 3) corrupt("a file's first header has version 1." + std::to_string(f_.minor) + " (only segments' do)");
         std::memcpy(params_.data(), small_.data() + 8, params_.size());
         digest_ = 0;
         part_ = crc32c();
@@ -1349,6 +1350,7 @@ class chunked_writer {
     const save_point* base = detail::save_base(idx, mode);
     idx.visit([&](const auto& core) { ser_ = std::make_unique<detail::serializer>(core, base); });
     idx_ = &idx;
+    layout_ = idx.layout();
     chunk_ = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, ser_->total_bytes()));
   }
   /// The final size, known up front.
@@ -1361,7 +1363,7 @@ class chunked_writer {
   /// errc::invalid_argument when the index changed since the writer began (its arrays may have
   /// moved): nothing is read from them then, and the bytes so far must be thrown away.
   std::span<const std::uint8_t> next() {
-    if (idx_->edits() != ser_->point().edits)
+    if (idx_->layout() != layout_)
       detail::fail(errc::invalid_argument, "the index changed while it was being saved: save again");
     buf_.resize(chunk_);
     return {buf_.data(), ser_->read(buf_.data(), buf_.size())};
@@ -1376,6 +1378,7 @@ class chunked_writer {
  private:
   std::unique_ptr<detail::serializer> ser_;
   const index* idx_ = nullptr;
+  std::uint64_t layout_ = 0;  // idx_->layout() when the writer began
   std::size_t chunk_ = 0;
   std::vector<std::uint8_t> buf_;
 };

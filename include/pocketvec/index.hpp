@@ -106,7 +106,8 @@ namespace detail {
 /// each of the facade's six index types constructs one.
 struct save_state {
   save_point point;
-  std::uint64_t edits = 0;
+  std::uint64_t edits = 0;   // changes of state, counted when done (a save point's state)
+  std::uint64_t layout = 0;  // calls that may move the arrays, counted before they start (a live writer's)
   std::uint64_t owner;
   POCKETVEC_NOINLINE save_state() noexcept {
     static std::atomic<std::uint64_t> last{0};
@@ -427,7 +428,7 @@ class basic_index {
   }
 
   void reserve(std::size_t n) {
-    ++save_.edits;  // arrays may move: a writer over them must stop (format.hpp)
+    ++save_.layout;
     state_.store.reserve(n);
     state_.links.reserve(n);
     state_.slot_ids.reserve(n);
@@ -500,6 +501,7 @@ class basic_index {
   /// Replaces the metadata of live `id` wholesale ({}: none). errc::unknown_id / deleted_id, or
   /// errc::invalid_argument for a bad record. Not inside an open batch. Strong guarantee.
   void set_metadata(id_t id, const metadata& md) {
+    ++save_.layout;
     require_no_batch();
     const slot_t s = live_slot(id);
     attributes::staged st;
@@ -584,6 +586,7 @@ class basic_index {
     state_.store.settle();
   }
   POCKETVEC_COLD void rollback_batch() noexcept {
+    ++save_.layout;
     if (!undo_) return;
     batch_undo& u = *undo_;
     graph& g = state_.links;
@@ -626,7 +629,7 @@ class basic_index {
   /// they get exactly what the batch needs; the per-node arrays (ids, levels, counts) re-allocate,
   /// so they grow by at least half and many small batches do not copy them each time.
   void reserve_more(std::size_t n) {
-    ++save_.edits;  // arrays may move: a writer over them must stop (format.hpp)
+    ++save_.layout;
     const std::size_t want = state_.slot_ids.size() + n;
     state_.store.reserve(want);
     state_.links.reserve(want);
@@ -640,6 +643,7 @@ class basic_index {
   /// errc::deleted_id if it is already deleted. Never compacts (see needs_compaction()).
   /// Frees its key. A key or metadata the vector had are gone with it.
   void erase(id_t id) {
+    ++save_.layout;
     require_no_batch();
     const slot_t s = live_slot(id);
     mark_deleted(s);
@@ -762,6 +766,7 @@ class basic_index {
   /// guarantee: the repair is planned first (may throw, changes nothing) and committed without
   /// allocating.
   POCKETVEC_COLD void compact() {
+    ++save_.layout;
     require_no_batch();
     if (state_.deleted_count == 0) return;
     // Past half deleted, building the survivors again costs less than repairing around the dead
@@ -813,9 +818,12 @@ class basic_index {
   /// The last save point given to saved() (or set by load()); valid is false when none.
   const save_point& last_save() const noexcept { return save_.point; }
   /// Changes made so far (a counter: every insert, upsert, erase, set_metadata, compact, rebuild,
-  /// train, batch rollback and reserve adds one; not saved): tells a save point's state from a
-  /// later one, and lets a writer refuse to go on over an index that changed under it.
+  /// train and batch rollback that succeeds adds one; not saved): tells a save point's state from a
+  /// later one.
   std::uint64_t edits() const noexcept { return save_.edits; }
+  /// Calls that may have moved the index's arrays, failed ones included (every mutator and reserve
+  /// adds one as it starts): a writer refuses to go on once it moved (format.hpp).
+  std::uint64_t layout() const noexcept { return save_.layout; }
   /// This object's number, carried by moves (see save_point::owner).
   std::uint64_t owner() const noexcept { return save_.owner; }
 
@@ -838,6 +846,7 @@ class basic_index {
   /// compact() (deleted vectors are dropped): O(n log n · ef_construction), two copies of the index
   /// at the peak. The first training costs O(size() · dim) and keeps the graph. Strong guarantee.
   POCKETVEC_COLD void train(std::span<const float> sample) {
+    ++save_.layout;
     require_no_batch();
     if constexpr (requires(Store& s) { s.train(sample.data(), std::size_t{}); }) {
       if (sample.empty() || sample.size() % dim() != 0)
@@ -1101,6 +1110,7 @@ class basic_index {
   /// A new state over the live vectors (SQ8: retrained on `train_rows` first, when given), built
   /// aside and swapped in: the strong guarantee. Ids, next_id and the level counter carry over.
   POCKETVEC_COLD void rebuild(const float* train_rows, std::size_t train_n) {
+    ++save_.layout;
     std::vector<slot_t> keep;
     keep.reserve(size());
     for (slot_t s = 0; s < state_.slot_ids.size(); ++s)
@@ -1142,6 +1152,7 @@ class basic_index {
   /// The one way a vector gets in: room first (may throw, changes nothing a user can see), then
   /// the vector (strong) and the plan (reads only), then a commit that cannot fail.
   POCKETVEC_NOINLINE void add(id_t id, const float* data, slot_t replaced, const detail::row_change* rc) {
+    ++save_.layout;
     const std::size_t n = state_.slot_ids.size();
     if (n >= no_slot - 1)
       detail::fail(errc::capacity_exceeded, "an index holds at most 4294967294 vectors");
@@ -1204,6 +1215,7 @@ class basic_index {
   /// add() with a key and metadata: the record is staged first (validated, new fields and
   /// strings added) and taken back if add() throws.
   void add_with(id_t id, const float* data, slot_t replaced, std::string_view key, const metadata& md) {
+    ++save_.layout;
     attributes::staged st;
     detail::row_change rc{md.empty() ? nullptr : &st, key};
     if (!md.empty()) state_.attrs.stage(md, st, state_.slot_ids.size() + 1);
@@ -1361,6 +1373,7 @@ class index {
   const save_point& last_save() const noexcept { return visit([](auto& i) -> auto& { return i.last_save(); }); }
   std::uint64_t edits() const noexcept { return visit([](auto& i) { return i.edits(); }); }
   std::uint64_t owner() const noexcept { return visit([](auto& i) { return i.owner(); }); }
+  std::uint64_t layout() const noexcept { return visit([](auto& i) { return i.layout(); }); }
   void forget_save() noexcept { visit([](auto& i) { i.forget_save(); }); }
 
   /// The binary format (format.hpp, docs/format.md): deterministic bytes, and an all-or-nothing

@@ -54,45 +54,17 @@ pv::index build_records(pv::metric m, pv::quantization q, std::size_t n, std::si
   return idx;
 }
 
-template <class F>
-std::pair<pv::errc, std::string> error_of(F&& f) {
-  try {
-    f();
-  } catch (const pv::error& e) {
-    return {e.code(), e.what()};
-  }
-  return {pv::errc{}, ""};
-}
+using pvtest::error_of;
+using pvtest::fix_header_crc;
+using pvtest::fix_section_crc;
+using pvtest::rd32;
+using pvtest::wr32;
 
-std::uint32_t rd32(const std::vector<std::uint8_t>& b, std::size_t at) {
-  std::uint32_t v;
-  std::memcpy(&v, b.data() + at, 4);
-  return v;
-}
-void wr32(std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t v) { std::memcpy(b.data() + at, &v, 4); }
-
-/// Offset of section `tag`'s header (tag u32, length u64, crc u32), walking from the file header.
+/// Offset of section `tag`'s header (tag u32, length u64, crc u32) in the base part of `b`.
 std::size_t find_section(const std::vector<std::uint8_t>& b, const char (&tag)[5]) {
-  std::size_t at = pv::format_header_bytes;
-  while (at + 16 <= b.size()) {
-    std::uint64_t len;
-    std::memcpy(&len, b.data() + at + 4, 8);
-    if (std::memcmp(b.data() + at, tag, 4) == 0) return at;
-    at += 16 + len;
-  }
-  FAIL("no section " << tag);
-  return 0;
-}
-
-/// Recomputes the checksum of the header or of the section starting at `at`, after an edit.
-void fix_header_crc(std::vector<std::uint8_t>& b) {
-  wr32(b, pv::format_header_bytes - 4,
-       pv::detail::crc32c::of({b.data(), pv::format_header_bytes - 4}));
-}
-void fix_section_crc(std::vector<std::uint8_t>& b, std::size_t at) {
-  std::uint64_t len;
-  std::memcpy(&len, b.data() + at + 4, 8);
-  wr32(b, at + 12, pv::detail::crc32c::of({b.data() + at + 16, static_cast<std::size_t>(len)}));
+  const std::size_t at = pvtest::find_section_in(b, 0, tag);
+  if (at == SIZE_MAX) FAIL("no section " << tag);
+  return at;
 }
 
 void expect_corrupt(const std::vector<std::uint8_t>& b, const std::string& fragment) {

@@ -24,6 +24,12 @@ namespace pv = pocketvec;
 namespace {
 
 using bytes = std::vector<std::uint8_t>;
+using pvtest::error_of;
+using pvtest::find_section_in;
+using pvtest::fix_header_crc;
+using pvtest::fix_section_crc;
+using pvtest::rd32;
+using pvtest::wr32;
 
 /// The store under test: f32, SQ8 (trained early, or re-ranking), or SQ8 that never trains.
 enum class store_kind { f32, sq8, sq8_rerank, sq8_untrained };
@@ -54,16 +60,6 @@ pv::index_params params_for(pv::metric m, store_kind s, std::size_t dim, std::ui
   p.compact_threshold = 0;
   p.seed = seed;
   return p;
-}
-
-template <class F>
-std::pair<pv::errc, std::string> error_of(F&& f) {
-  try {
-    f();
-  } catch (const pv::error& e) {
-    return {e.code(), e.what()};
-  }
-  return {pv::errc{}, ""};
 }
 
 /// Offset of the first byte where a and b differ (the shorter length when one is a prefix).
@@ -627,38 +623,6 @@ void require_recovers(pv::index& idx) {
   REQUIRE_SAME_BYTES(back.save(), idx.save());
 }
 
-// ---- editing a segment by offset (for the invariant checks with valid checksums) ----
-
-std::uint32_t rd32(const bytes& b, std::size_t at) {
-  std::uint32_t v;
-  std::memcpy(&v, b.data() + at, 4);
-  return v;
-}
-void wr32(bytes& b, std::size_t at, std::uint32_t v) { std::memcpy(b.data() + at, &v, 4); }
-
-/// Offset of section `tag`'s head (tag u32, length u64, crc u32) in the part whose 96-byte header
-/// starts at `header`; SIZE_MAX when the part has none.
-std::size_t find_section(const bytes& b, std::size_t header, const char (&tag)[5]) {
-  std::size_t at = header + pv::format_header_bytes;
-  while (at + 16 <= b.size()) {
-    if (std::memcmp(b.data() + at, "PVSG", 4) == 0) break;  // the next part
-    std::uint64_t len;
-    std::memcpy(&len, b.data() + at + 4, 8);
-    if (std::memcmp(b.data() + at, tag, 4) == 0) return at;
-    at += 16 + static_cast<std::size_t>(len);
-  }
-  return SIZE_MAX;
-}
-void fix_header_crc(bytes& b, std::size_t header) {
-  wr32(b, header + pv::format_header_bytes - 4,
-       pv::detail::crc32c::of({b.data() + header, pv::format_header_bytes - 4}));
-}
-void fix_section_crc(bytes& b, std::size_t at) {
-  std::uint64_t len;
-  std::memcpy(&len, b.data() + at + 4, 8);
-  wr32(b, at + 12, pv::detail::crc32c::of({b.data() + at + 16, static_cast<std::size_t>(len)}));
-}
-
 bytes read_golden(const char* name) {
   std::ifstream in(std::string(POCKETVEC_TEST_DATA_DIR) + "/" + name, std::ios::binary);
   REQUIRE(in.good());
@@ -1134,7 +1098,7 @@ TEST_CASE("segments: broken invariants of a last segment with valid checksums ar
   SECTION("RLK_ naming a new slot, or a slot past every slot") {
     for (std::uint32_t bad : {std::uint32_t{1000}, std::uint32_t{0xFFFFFFFFu}}) {
       bytes b = mp.file;
-      const std::size_t at = find_section(b, head, "RLK_");
+      const std::size_t at = find_section_in(b, head, "RLK_");
       REQUIRE(at != SIZE_MAX);
       std::uint64_t len;
       std::memcpy(&len, b.data() + at + 4, 8);
@@ -1146,7 +1110,7 @@ TEST_CASE("segments: broken invariants of a last segment with valid checksums ar
   }
   SECTION("RLK_ with a neighbour past the last slot") {
     bytes b = mp.file;
-    const std::size_t at = find_section(b, head, "RLK_");
+    const std::size_t at = find_section_in(b, head, "RLK_");
     REQUIRE(at != SIZE_MAX);
     std::uint16_t count;
     std::memcpy(&count, b.data() + at + 16 + 4, 2);
@@ -1158,7 +1122,7 @@ TEST_CASE("segments: broken invariants of a last segment with valid checksums ar
   SECTION("RLK_ entries out of order (its first slot repeated at the end of a copy)") {
     // Two copies of the section's first entry: the second names the same slot again.
     bytes b = mp.file;
-    const std::size_t at = find_section(b, head, "RLK_");
+    const std::size_t at = find_section_in(b, head, "RLK_");
     REQUIRE(at != SIZE_MAX);
     // the first entry's length: slot + per level (count + lists); levels from the base part's LVL_
     // are not at hand here, so take level 0 only when the next bytes parse as a new entry.
@@ -1178,7 +1142,7 @@ TEST_CASE("segments: broken invariants of a last segment with valid checksums ar
   }
   SECTION("a DEL_ bit set without the header's count") {
     bytes b = mp.file;
-    const std::size_t at = find_section(b, head, "DEL_");
+    const std::size_t at = find_section_in(b, head, "DEL_");
     REQUIRE(at != SIZE_MAX);
     b[at + 16] ^= 2;  // slot 1: live in every state
     fix_section_crc(b, at);

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace pvtest {
@@ -22,6 +25,51 @@ pocketvec::errc code_of(F&& fn) {
   return pocketvec::errc{};
 }
 
+/// The errc and message of the pocketvec::error `fn` throws; errc{} and "" when it throws none.
+template <class F>
+std::pair<pocketvec::errc, std::string> error_of(F&& fn) {
+  try {
+    fn();
+  } catch (const pocketvec::error& e) {
+    return {e.code(), e.what()};
+  }
+  return {pocketvec::errc{}, ""};
+}
+
+// ---- editing index bytes by offset (tests of the loader's checks behind valid checksums) ----
+
+inline std::uint32_t rd32(const std::vector<std::uint8_t>& b, std::size_t at) {
+  std::uint32_t v;
+  std::memcpy(&v, b.data() + at, 4);
+  return v;
+}
+inline void wr32(std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t v) { std::memcpy(b.data() + at, &v, 4); }
+
+/// Offset of section `tag`'s head (tag u32, length u64, crc u32) in the part whose 96-byte header
+/// starts at `header` (0: the base; a segment's header follows its 8-byte envelope); SIZE_MAX when
+/// the part has none.
+inline std::size_t find_section_in(const std::vector<std::uint8_t>& b, std::size_t header, const char (&tag)[5]) {
+  std::size_t at = header + pocketvec::format_header_bytes;
+  while (at + 16 <= b.size()) {
+    if (std::memcmp(b.data() + at, "PVSG", 4) == 0) break;  // the next part
+    std::uint64_t len;
+    std::memcpy(&len, b.data() + at + 4, 8);
+    if (std::memcmp(b.data() + at, tag, 4) == 0) return at;
+    at += 16 + static_cast<std::size_t>(len);
+  }
+  return SIZE_MAX;
+}
+/// Recomputes the CRC of the 96-byte header at `header`.
+inline void fix_header_crc(std::vector<std::uint8_t>& b, std::size_t header = 0) {
+  wr32(b, header + pocketvec::format_header_bytes - 4,
+       pocketvec::detail::crc32c::of({b.data() + header, pocketvec::format_header_bytes - 4}));
+}
+/// Recomputes the CRC of the section whose head is at `at`.
+inline void fix_section_crc(std::vector<std::uint8_t>& b, std::size_t at) {
+  std::uint64_t len;
+  std::memcpy(&len, b.data() + at + 4, 8);
+  wr32(b, at + 12, pocketvec::detail::crc32c::of({b.data() + at + 16, static_cast<std::size_t>(len)}));
+}
 
 /// Deterministic uniform floats in [0, 1) from splitmix64 (same on every platform).
 struct rng {

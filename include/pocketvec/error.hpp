@@ -15,7 +15,7 @@
 #include <string_view>
 
 // The WASM build compiles this header for size (clang's minsize): it runs only when something fails.
-// Measured on the shipped module: -166 B gzip.
+// Measured on the module with its name section stripped: -166 B gzip.
 #if defined(__EMSCRIPTEN__)
 #pragma clang attribute push (__attribute__((minsize)), apply_to = function)
 #endif

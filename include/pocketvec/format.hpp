@@ -203,8 +203,7 @@ inline constexpr std::uint32_t tag_l2_norms = tag("SQD_"); // SQ8 l2 since 1.1: 
 inline constexpr std::uint32_t tag_keys = tag("KEY_");    // 1.2, flag_keys: per slot key end offsets + bytes
 inline constexpr std::uint32_t tag_attrs = tag("ATR_");   // 1.2, flag_attrs: the metadata columns
 inline constexpr std::uint32_t tag_relinks = tag("RLK_"); // 1.3, segments: changed lists of older slots
-inline constexpr std::uint32_t segment_magic = tag("PVSG"); // 1.3: a segment's envelope
-inline constexpr std::size_t segment_envelope_bytes = 8;    // magic, digest of the part it extends
+inline constexpr std::size_t segment_envelope_bytes = 8;    // 1.3: "PVSG", digest of the part it extends
 
 template <class T>
 std::span<const std::uint8_t> as_bytes(std::span<const T> s) {
@@ -719,6 +718,12 @@ class stream_parser {
 
   /// Segments read so far (docs/format.md, "Segments").
   std::size_t segments() const noexcept { return segments_; }
+
+  /// Gives `idx` (what finish() built) the state read as its save point, so that incremental saves
+  /// extend it (not after a 1.0 file: its l2 SQ8 norms are of another kind).
+  POCKETVEC_COLD void set_save_point(index& idx) const {
+    if (base_minor_ >= 1) idx.saved({digest_, f_.count, (f_.flags & flag_trained) != 0, 0, idx.owner(), true});
+  }
 
  private:
   enum class phase : std::uint8_t { header, section_head, payload, envelope };
@@ -1238,13 +1243,6 @@ class stream_parser {
     return index(basic_index<Store>(f_.params, std::move(st)));
   }
 
-  /// Incremental saves may extend what was loaded (not a 1.0 file: its l2 SQ8 norms differ).
- public:
-  POCKETVEC_COLD void set_save_point(index& idx) const {
-    if (base_minor_ >= 1) idx.saved({digest_, f_.count, (f_.flags & flag_trained) != 0, 0, idx.owner(), true});
-  }
-
- private:
   header_fields f_;
   std::array<expected, 11> plan_{};  // at most IDS_ DEL_ LVL_ LNK_ RLK_/SQR_ SQC_ SQN_/SQD_ F32_ KEY_ ATR_
   std::size_t planned_ = 0;

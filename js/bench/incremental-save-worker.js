@@ -1,16 +1,8 @@
 // The module worker of bench/incremental-save.mjs: builds one n x dim index, then per store a full save and
 // `rounds` of (insert `add` rows, incremental save, full save), timed; verifies the last segment by loading it.
 import { Index, openOpfsStore, openStore } from '../src/browser.js';
+import { vectors } from './lib/overhead.mjs';
 
-function vectors(n, dim, seed) { // as test/browser/opfs-store.js: xorshift32 in [-1, 1)
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n * dim);
-  for (let i = 0; i < out.length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = (s / 4294967296) * 2 - 1;
-  }
-  return out;
-}
 const log = (msg) => self.postMessage({ log: msg });
 const ms = (x) => Math.round(x * 10) / 10;
 function sameBytes(a, b) {

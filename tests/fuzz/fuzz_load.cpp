@@ -89,11 +89,12 @@ void check_search(pv::index& idx, std::span<const float> q, bool stored = false)
 }
 
 /// A segment appended to `file` (the bytes `idx` was loaded from, or last saved and appended to)
-/// loads as idx saves: the incremental save agrees with the full one. Returns the longer file.
-std::vector<std::uint8_t> check_append(const pv::index& idx, std::span<const std::uint8_t> file) {
+/// loads as idx saves: the incremental save agrees with the full one. Returns the longer file, and
+/// in `pt` the state it describes (invalid when idx is not appendable: the file is returned as is).
+std::vector<std::uint8_t> check_append(const pv::index& idx, std::span<const std::uint8_t> file, pv::save_point& pt) {
   std::vector<std::uint8_t> longer(file.begin(), file.end());
+  pt = {};
   if (!idx.appendable()) return longer;
-  pv::save_point pt;
   const auto seg = pv::save(idx, pv::save_mode::append, &pt);
   FUZZ_CHECK(pt.valid && pt.count == idx.size() + idx.deleted_count());
   longer.insert(longer.end(), seg.begin(), seg.end());
@@ -180,15 +181,12 @@ void exercise(pv::index& idx, std::span<const std::uint8_t> input, std::size_t s
     FUZZ_CHECK(idx.contains(id));
     check_round_trip(idx);
     // Incremental saves: what changed since the load, appended to the input, loads as the index.
-    std::vector<std::uint8_t> file = check_append(idx, input);
-    if (idx.appendable()) {
-      pv::save_point pt;
-      pv::save(idx, pv::save_mode::append, &pt);
-      idx.saved(pt);  // as if `file` were stored: the next segment extends it
-    }
+    pv::save_point pt;
+    std::vector<std::uint8_t> file = check_append(idx, input, pt);
+    if (pt.valid) idx.saved(pt);  // as if `file` were stored: the next segment extends it
     idx.erase(id);
     FUZZ_CHECK(!idx.contains(id));
-    file = check_append(idx, file);
+    file = check_append(idx, file, pt);
     // Keys and metadata: whatever fields the file brought, a key that is new and a field of its own.
     const std::string key = "fuzz-key-" + std::to_string(idx.id_bound());
     if (!idx.find_key(key)) {
@@ -221,15 +219,12 @@ void fix_checksums(std::uint8_t* data, std::size_t size) {
   if (size < pv::format_header_bytes) return;
   auto crc = [](const std::uint8_t* p, std::size_t n) { return pv::detail::crc32c::of({p, n}); };
   std::size_t at = 0;
-  pv::detail::crc32c digest;
-  bool first = true;
+  pv::detail::crc32c digest;  // of the part being walked (a segment's starts with its envelope's digest)
   for (;;) {
     if (size - at < pv::format_header_bytes) return;
     const std::uint32_t h = crc(data + at, pv::format_header_bytes - 4);
     std::memcpy(data + at + pv::format_header_bytes - 4, &h, 4);
-    if (first) digest = pv::detail::crc32c();
     digest.update(data + at + pv::format_header_bytes - 4, 4);
-    first = false;
     at += pv::format_header_bytes;
     // Sections up to the next envelope (or the end).
     while (size - at >= 16 && std::memcmp(data + at, "PVSG", 4) != 0) {
